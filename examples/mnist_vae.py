@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+# Train the MLP VAE on MNIST: progress bar, per-epoch train/test loss (negative ELBO per
+# sample), PNG grids of samples and of test reconstructions every epoch, metrics (CSV + JSON),
+# an atomic checkpoint every epoch, exact resume, and a sample mode writing .npy digits.
+"""Train a variational autoencoder on MNIST with minigan.
+
+The loss is the negative ELBO per sample: summed binary cross-entropy of the 784 pixels
+plus the KL divergence of q(z|x) from N(0, I). PyTorch's reference example reaches a test
+loss of about 105.8 after 10 epochs with this model.
+
+Examples:
+  python examples/mnist_vae.py --device cpu --epochs 10
+  python examples/mnist_vae.py --sample 1000 --resume runs/vae/checkpoint.pkl
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import minigan
+from minigan import optim
+from minigan.data import DataLoader, DatasetError, load_mnist, scale_images
+from minigan.experiment import (
+    Run,
+    add_common_args,
+    check_common_args,
+    choose_device,
+    progress,
+    read_checkpoint,
+    resume_run,
+)
+from minigan.models import MLPVAE, vae_loss
+from minigan.utils import save_image_grid, to_uint8
+
+KIND = "vae"
+MODEL_KEYS = ("arch", "hidden", "latent_dim", "lr", "batch_size", "seed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_common_args(parser, epochs=10, batch_size=128, lr=1e-3)
+    model = parser.add_argument_group("model (stored in the checkpoint)")
+    model.add_argument(
+        "--arch", default="mlp", choices=("mlp",), help="architecture (default: mlp)"
+    )
+    model.add_argument("--hidden", type=int, default=400, help="hidden width (default: 400)")
+    model.add_argument("--latent-dim", type=int, default=20, help="size of z (default: 20)")
+    sampling = parser.add_argument_group("sample mode")
+    sampling.add_argument(
+        "--sample",
+        type=int,
+        metavar="N",
+        default=None,
+        help="instead of training, write N decoded samples (uint8, N x 28 x 28) from the "
+        "checkpoint given by --resume to --sample-out",
+    )
+    sampling.add_argument(
+        "--sample-out", default=None, help="where --sample writes (default: OUT/samples.npy)"
+    )
+    return parser
+
+
+def build(config: dict, device: str) -> tuple[MLPVAE, optim.Adam]:
+    model = MLPVAE(hidden=config["hidden"], latent_dim=config["latent_dim"]).to(device)
+    return model, optim.Adam(model.parameters(), lr=config["lr"])
+
+
+def state_of(model: MLPVAE, opt: optim.Adam) -> dict:
+    return {"model": model.state_dict(), "opt": opt.state_dict()}
+
+
+def load_state(model: MLPVAE, opt: optim.Adam, state: dict) -> None:
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["opt"])
+
+
+def evaluate(model: MLPVAE, x_test: np.ndarray, device: str, batch_size: int = 1000) -> float:
+    """Mean negative ELBO per test sample (one posterior sample per image, as in training)."""
+    model.eval()
+    total = 0.0
+    with minigan.no_grad():
+        for start in range(0, len(x_test), batch_size):
+            xb = minigan.tensor(x_test[start : start + batch_size], device=device)
+            logits, mu, logvar = model(xb)
+            total += vae_loss(logits, xb, mu, logvar).item() * xb.shape[0]
+    model.train()
+    return total / len(x_test)
+
+
+def sample_mode(args: argparse.Namespace, device: str) -> int:
+    if args.resume is None:
+        print(
+            "error: --sample needs --resume CKPT (the checkpoint to sample from)", file=sys.stderr
+        )
+        return 2
+    ckpt = read_checkpoint(args.resume, KIND)
+    model, opt = build(ckpt["config"], device)
+    load_state(model, opt, ckpt["state"])
+    minigan.manual_seed(args.seed)
+    with minigan.no_grad():
+        images = model.sample(args.sample, device).numpy().reshape(-1, 28, 28)
+    out = Path(args.sample_out or Path(args.out or Path(args.resume).parent) / "samples.npy")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, to_uint8(images, "unit"))
+    print(f"wrote {images.shape[0]} samples {images.shape} uint8 to {out}")
+    return 0
+
+
+def train(args: argparse.Namespace, device: str) -> int:
+    ckpt = read_checkpoint(args.resume, KIND) if args.resume else None
+    config = ckpt["config"] if ckpt else {"kind": KIND, **{k: getattr(args, k) for k in MODEL_KEYS}}
+    out_dir = args.out or (str(Path(args.resume).parent) if args.resume else "runs/vae")
+    minigan.manual_seed(config["seed"])
+    try:
+        train_images, _ = load_mnist("train", args.data_dir)
+        test_images, _ = load_mnist("test", args.data_dir)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.subset:
+        train_images = train_images[: args.subset]
+        test_images = test_images[: max(args.subset // 6, 100)]
+    x_train = scale_images(train_images, "unit").reshape(len(train_images), -1)
+    x_test = scale_images(test_images, "unit").reshape(len(test_images), -1)
+    loader = DataLoader(x_train, batch_size=config["batch_size"], shuffle=True, seed=config["seed"])
+    model, opt = build(config, device)
+    run = Run(out_dir, config)
+    if ckpt:
+        load_state(model, opt, resume_run(run, ckpt))
+        print(f"resumed from {args.resume} at epoch {run.start_epoch + 1}, batch {run.start_batch}")
+    rng = np.random.default_rng(config["seed"] + 12345)
+    z_fixed = minigan.tensor(
+        rng.standard_normal((64, config["latent_dim"])).astype(np.float32), device=device
+    )
+    x_show = minigan.tensor(x_test[:32], device=device)
+    print(
+        f"VAE: {model.num_parameters():,} parameters; {len(loader)} batches per epoch; "
+        f"output in {run.out_dir}"
+    )
+    for epoch in range(run.start_epoch, args.epochs):
+        loader.set_epoch(epoch)
+        skip = run.start_batch if epoch == run.start_epoch else 0
+        sums = (
+            {
+                "loss_sum": run.partial.get("loss_sum", 0.0),
+                "samples": run.partial.get("samples", 0.0),
+            }
+            if skip
+            else {"loss_sum": 0.0, "samples": 0.0}
+        )
+        done = skip
+        started = time.perf_counter()
+        bar = progress(loader, len(loader), f"epoch {epoch + 1}/{args.epochs}", args.no_progress)
+        try:
+            for i, (batch,) in enumerate(bar):
+                if i < skip:
+                    continue
+                xb = minigan.tensor(batch, device=device)
+                opt.zero_grad()
+                logits, mu, logvar = model(xb)
+                loss = vae_loss(logits, xb, mu, logvar)
+                loss.backward()
+                opt.step()
+                sums["loss_sum"] += loss.item() * len(batch)
+                sums["samples"] += len(batch)
+                done = i + 1
+                if hasattr(bar, "set_postfix") and (done % 10 == 0 or done == len(loader)):
+                    bar.set_postfix(loss=f"{sums['loss_sum'] / sums['samples']:.2f}")
+        except KeyboardInterrupt:
+            path = run.save(state_of(model, opt), epoch, done, sums)
+            print(
+                f"\ninterrupted: saved {path} (epoch {epoch + 1}, batch {done}); "
+                f"continue with --resume {path}"
+            )
+            return 130
+        seconds = time.perf_counter() - started
+        test_loss = evaluate(model, x_test, device)
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": sums["loss_sum"] / sums["samples"],
+            "test_loss": test_loss,
+            "seconds": round(seconds, 3),
+        }
+        with minigan.no_grad():
+            model.eval()
+            samples = model.decode(z_fixed).sigmoid().numpy().reshape(-1, 28, 28)
+            recon = model.reconstruct(x_show).numpy().reshape(-1, 28, 28)
+            model.train()
+        pairs = np.stack([x_test[:32].reshape(-1, 28, 28), recon], axis=1).reshape(-1, 28, 28)
+        save_image_grid(
+            samples, run.out_dir / f"samples_epoch{epoch + 1:03d}.png", nrow=8, value_range="unit"
+        )
+        save_image_grid(
+            pairs,
+            run.out_dir / f"reconstructions_epoch{epoch + 1:03d}.png",
+            nrow=8,
+            value_range="unit",
+        )
+        run.metrics.append(row)
+        run.partial = {}
+        run.save(state_of(model, opt), epoch + 1, 0, {})
+        print(
+            f"epoch {epoch + 1}/{args.epochs}: train loss {row['train_loss']:.2f}, "
+            f"test loss {test_loss:.2f}, {seconds:.1f}s"
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_common_args(parser, args)
+    if args.sample is not None and args.sample < 1:
+        parser.error(f"--sample must be >= 1, got {args.sample}")
+    device = choose_device(args.device)
+    if args.sample is not None:
+        return sample_mode(args, device)
+    return train(args, device)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

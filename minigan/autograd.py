@@ -1,0 +1,204 @@
+# The reverse-mode autograd engine: `Function` (an op with forward and backward), its
+# `Context`, the `no_grad` switch, and `run_backward`, the iterative topological walk.
+#
+# How it works, in four lines:
+#   1. Every op is a Function subclass. `Function.apply` runs `forward` on raw arrays and,
+#      if any input needs a gradient, records a `Node` on the output tensor.
+#   2. A Node remembers the Function, its Context (arrays saved for backward) and the
+#      input tensors (its parents in the graph).
+#   3. `run_backward` orders the graph so every node comes after all nodes that use it,
+#      then walks it once from the output, calling each `backward`.
+#   4. A tensor used twice receives two gradients: they are summed (multivariate chain rule).
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+_grad_enabled = [True]
+
+# Optional observers, called as hook(event, function_name, info) for forward/backward.
+# Used by tracing tools; empty in normal runs (one list check per op).
+op_hooks: list[Callable[..., Any]] = []
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside `no_grad()`."""
+    return _grad_enabled[-1]
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Inside this block ops record no graph (for evaluation, sampling and updates)."""
+    _grad_enabled.append(False)
+    try:
+        yield
+    finally:
+        _grad_enabled.pop()
+
+
+@contextlib.contextmanager
+def enable_grad() -> Iterator[None]:
+    """Turn graph recording back on inside a `no_grad` block."""
+    _grad_enabled.append(True)
+    try:
+        yield
+    finally:
+        _grad_enabled.pop()
+
+
+class Context:
+    """Per-call scratch space shared by an op's forward and backward.
+
+    `save_for_backward(*arrays)` keeps arrays for backward (`ctx.saved`);
+    `needs_input_grad[i]` says whether input i wants a gradient, so backward can skip work.
+    Other attributes (shapes, hyper-parameters) can be set freely.
+    """
+
+    def __init__(self, needs_input_grad: tuple[bool, ...]) -> None:
+        self.needs_input_grad = needs_input_grad
+        self.saved: tuple[Any, ...] = ()
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        self.saved = arrays
+
+
+class Node:
+    """One recorded op application: the function, its context and its input tensors."""
+
+    __slots__ = ("function", "ctx", "parents", "freed")
+
+    def __init__(self, function: type[Function], ctx: Context, parents: tuple[Tensor, ...]):
+        self.function = function
+        self.ctx = ctx
+        self.parents = parents
+        self.freed = False
+
+    @property
+    def name(self) -> str:
+        return self.function.__name__
+
+
+class Function:
+    """Base class of every differentiable op.
+
+    Subclasses define two static methods working on raw arrays (numpy or cupy):
+      forward(ctx, *arrays, **params) -> array
+      backward(ctx, grad) -> one gradient array (or None) per tensor input, in order
+    and are called through `apply(*tensors, **params)`, which wraps the result in a Tensor.
+    Gradients returned by backward must have exactly the input's shape (the engine checks).
+    """
+
+    @staticmethod
+    def forward(ctx: Context, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Context, grad: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
+        from .tensor import Tensor  # noqa: PLC0415 - tensor imports this module
+
+        needs = tuple(t.requires_grad for t in inputs)
+        record = is_grad_enabled() and any(needs)
+        ctx = Context(needs if record else (False,) * len(inputs))
+        if op_hooks:
+            for hook in op_hooks:
+                hook("forward_start", cls.__name__, inputs)
+        out_data = cls.forward(ctx, *[t.data for t in inputs], **params)
+        out = Tensor._from_op(out_data, requires_grad=record)
+        if record:
+            out._node = Node(cls, ctx, inputs)
+        if op_hooks:
+            for hook in op_hooks:
+                hook("forward_end", cls.__name__, (inputs, out))
+        return out
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Tensors reachable from `root` through recorded nodes, each after all its consumers.
+
+    Iterative depth-first search with an explicit stack (a 10,000-op chain would overflow
+    Python's recursion limit). Returns the post-order reversed: root first.
+    """
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        tensor, children_done = stack.pop()
+        if children_done:
+            order.append(tensor)
+            continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
+        stack.append((tensor, True))
+        node = tensor._node
+        if node is not None:
+            for parent in node.parents:
+                if parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    order.reverse()
+    return order
+
+
+def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
+    """Back-propagate `grad` (d loss / d root) to every leaf that requires a gradient.
+
+    Leaves accumulate into `.grad` (`+=`), so two backward calls add up. Unless
+    `retain_graph`, each node's saved arrays are released as soon as it has run, and a
+    second backward through it raises.
+    """
+    order = _topological_order(root)
+    pending: dict[int, Any] = {id(root): grad}
+    for tensor in order:
+        g = pending.pop(id(tensor), None)
+        if g is None:
+            continue
+        if tensor._retains_grad or tensor._node is None:
+            tensor._accumulate_grad(g)
+        node = tensor._node
+        if node is None:
+            continue
+        if node.freed:
+            raise RuntimeError(
+                f"backward through {node.name} a second time: its saved values were freed "
+                "by the first backward. Call backward(retain_graph=True) the first time if you "
+                "need to backward through the same graph twice."
+            )
+        if op_hooks:
+            for hook in op_hooks:
+                hook("backward_start", node.name, (tensor,))
+        grads = node.function.backward(node.ctx, g)
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        if op_hooks:
+            for hook in op_hooks:
+                hook("backward_end", node.name, (tensor, grads))
+        if len(grads) != len(node.parents):
+            raise RuntimeError(
+                f"{node.name}.backward returned {len(grads)} gradients for "
+                f"{len(node.parents)} inputs"
+            )
+        for parent, pg in zip(node.parents, grads, strict=True):
+            if pg is None or not parent.requires_grad:
+                continue
+            if pg.shape != parent.shape:
+                raise RuntimeError(
+                    f"{node.name}.backward returned a gradient of shape {pg.shape} for an "
+                    f"input of shape {parent.shape}"
+                )
+            key = id(parent)
+            if key in pending:
+                pending[key] = pending[key] + pg
+            else:
+                pending[key] = pg
+        if not retain_graph:
+            node.ctx.saved = ()
+            node.ctx.__dict__.clear()
+            node.freed = True
