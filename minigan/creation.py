@@ -75,3 +75,23 @@ def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
 
 def randn_like(t: Tensor) -> Tensor:
     return randn(t.shape, dtype=t.dtype, device=t.device)
+
+
+def from_dlpack(array: Any) -> Tensor:
+    """Wrap any DLPack-capable array (NumPy, CuPy, PyTorch, ...) as a Tensor without copying.
+
+    CPU producers give a cpu tensor (through numpy.from_dlpack), CUDA producers a cuda tensor
+    (through cupy.from_dlpack). The tensor shares memory with the producer.
+    """
+    if isinstance(array, Tensor):
+        return array
+    if not hasattr(array, "__dlpack_device__"):
+        raise TypeError(f"from_dlpack: {type(array).__name__} does not implement __dlpack_device__")
+    device_type = int(array.__dlpack_device__()[0])
+    if device_type == 1:  # kDLCPU
+        data = np.from_dlpack(array)
+        return Tensor(data, dtype=data.dtype, device="cpu")
+    if device_type in (2, 13):  # kDLCUDA, kDLCUDAManaged
+        data = array_module("cuda").from_dlpack(array)
+        return Tensor(data, dtype=data.dtype, device="cuda")
+    raise ValueError(f"from_dlpack: unsupported DLPack device type {device_type}")
