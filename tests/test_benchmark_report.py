@@ -33,6 +33,7 @@ def test_report_computes_throughput_and_ratio(tmp_path, capsys):
             _bench("gemm", "numpy_ref", 0.004, flops=2e9),
             _bench("gemm", "torch", 0.002, flops=2e9),
             _bench("bce", "numpy_ref", 0.001, bytes=3e6),
+            _bench("gpu-bce", "ext", 99.0, bytes=3e9, gpu_ms=1.5),
         ],
     }
     path = tmp_path / "r.json"
@@ -43,3 +44,5 @@ def test_report_computes_throughput_and_ratio(tmp_path, capsys):
     assert "| gemm | numpy_ref | 4.000 | 500.0 GFLOP/s | 2.00x |" in out
     assert "| gemm | torch | 2.000 | 1000.0 GFLOP/s | 1.00x |" in out
     assert "| bce | numpy_ref | 1.000 | 3.00 GB/s | n/a |" in out
+    # GPU rows use the CUDA-event time, not pytest-benchmark's wall clock
+    assert "| gpu-bce | ext | 1.500 | 2000.00 GB/s | n/a |" in out
