@@ -24,6 +24,7 @@ from minigan import nn, optim
 from minigan.data import DataLoader, DatasetError, load_mnist, scale_images
 from minigan.experiment import (
     Run,
+    RunningSums,
     add_common_args,
     check_common_args,
     choose_device,
@@ -197,7 +198,7 @@ def train(args: argparse.Namespace, device: str) -> int:
     for epoch in range(run.start_epoch, args.epochs):
         loader.set_epoch(epoch)
         skip = run.start_batch if epoch == run.start_epoch else 0
-        sums = {k: run.partial.get(k, 0.0) for k in keys} if skip else dict.fromkeys(keys, 0.0)
+        sums = RunningSums(keys, run.partial if skip else None)
         done = skip
         started = time.perf_counter()
         bar = progress(loader, len(loader), f"epoch {epoch + 1}/{args.epochs}", args.no_progress)
@@ -206,16 +207,15 @@ def train(args: argparse.Namespace, device: str) -> int:
                 if i < skip:
                     continue
                 stats = trainer.step(minigan.tensor(batch, device=device))
-                for k in keys:
-                    sums[k] += stats[k].item()
+                sums.add(stats)
                 done = i + 1
                 if hasattr(bar, "set_postfix") and (done % 10 == 0 or done == len(loader)):
                     bar.set_postfix(
-                        d=f"{sums['d_loss'] / (done - skip or 1):.3f}",
-                        g=f"{sums['g_loss'] / (done - skip or 1):.3f}",
+                        d=f"{sums.values()['d_loss'] / done:.3f}",
+                        g=f"{sums.values()['g_loss'] / done:.3f}",
                     )
         except KeyboardInterrupt:
-            path = run.save(trainer.state_dict(), epoch, done, sums)
+            path = run.save(trainer.state_dict(), epoch, done, sums.values())
             print(
                 f"\ninterrupted: saved {path} (epoch {epoch + 1}, batch {done}); "
                 f"continue with --resume {path}"
@@ -223,7 +223,8 @@ def train(args: argparse.Namespace, device: str) -> int:
             return 130
         seconds = time.perf_counter() - started
         n = len(loader)
-        row = {"epoch": epoch + 1, **{k: sums[k] / n for k in keys}, "seconds": round(seconds, 3)}
+        totals = sums.values()
+        row = {"epoch": epoch + 1, **{k: totals[k] / n for k in keys}, "seconds": round(seconds, 3)}
         if skip:
             row["resumed_at_batch"] = skip
         grid = save_image_grid(

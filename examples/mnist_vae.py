@@ -27,6 +27,7 @@ from minigan import optim
 from minigan.data import DataLoader, DatasetError, load_mnist, scale_images
 from minigan.experiment import (
     Run,
+    RunningSums,
     add_common_args,
     check_common_args,
     choose_device,
@@ -147,14 +148,7 @@ def train(args: argparse.Namespace, device: str) -> int:
     for epoch in range(run.start_epoch, args.epochs):
         loader.set_epoch(epoch)
         skip = run.start_batch if epoch == run.start_epoch else 0
-        sums = (
-            {
-                "loss_sum": run.partial.get("loss_sum", 0.0),
-                "samples": run.partial.get("samples", 0.0),
-            }
-            if skip
-            else {"loss_sum": 0.0, "samples": 0.0}
-        )
+        sums = RunningSums(("loss_sum", "samples"), run.partial if skip else None)
         done = skip
         started = time.perf_counter()
         bar = progress(loader, len(loader), f"epoch {epoch + 1}/{args.epochs}", args.no_progress)
@@ -168,13 +162,13 @@ def train(args: argparse.Namespace, device: str) -> int:
                 loss = vae_loss(logits, xb, mu, logvar)
                 loss.backward()
                 opt.step()
-                sums["loss_sum"] += loss.item() * len(batch)
-                sums["samples"] += len(batch)
+                sums.add({"loss_sum": loss, "samples": 1.0}, weight=len(batch))
                 done = i + 1
                 if hasattr(bar, "set_postfix") and (done % 10 == 0 or done == len(loader)):
-                    bar.set_postfix(loss=f"{sums['loss_sum'] / sums['samples']:.2f}")
+                    totals = sums.values()
+                    bar.set_postfix(loss=f"{totals['loss_sum'] / totals['samples']:.2f}")
         except KeyboardInterrupt:
-            path = run.save(state_of(model, opt), epoch, done, sums)
+            path = run.save(state_of(model, opt), epoch, done, sums.values())
             print(
                 f"\ninterrupted: saved {path} (epoch {epoch + 1}, batch {done}); "
                 f"continue with --resume {path}"
@@ -184,7 +178,7 @@ def train(args: argparse.Namespace, device: str) -> int:
         test_loss = evaluate(model, x_test, device)
         row = {
             "epoch": epoch + 1,
-            "train_loss": sums["loss_sum"] / sums["samples"],
+            "train_loss": sums.values()["loss_sum"] / sums.values()["samples"],
             "test_loss": test_loss,
             "seconds": round(seconds, 3),
         }

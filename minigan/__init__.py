@@ -6,7 +6,16 @@ from . import nn, ops, optim  # noqa: E402 - after the core they build on
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .backend import backend_info
 from .creation import (
-    arange, from_dlpack, full, ones, ones_like, rand, randn, randn_like, zeros, zeros_like,
+    arange,
+    from_dlpack,
+    full,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    randn_like,
+    zeros,
+    zeros_like,
 )
 from .device import cuda_is_available, resolve_device
 from .gradcheck import GradcheckError, gradcheck

@@ -196,3 +196,34 @@ def progress(iterable: Any, total: int, desc: str, disable: bool) -> Any:
     except ImportError:
         return iterable
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
+
+
+class RunningSums:
+    """Per-epoch sums of step statistics, kept on the training device.
+
+    Adding a step's 0-d tensors costs no host-device synchronisation; `values()` copies
+    the sums to the host once (for the progress bar every few steps, the epoch's metrics
+    row, or a checkpoint). Sums are accumulated in float64.
+    """
+
+    def __init__(self, keys: tuple[str, ...], initial: dict[str, float] | None = None) -> None:
+        self.keys = keys
+        self._host = {k: float((initial or {}).get(k, 0.0)) for k in keys}
+        self._device: dict[str, Any] = {}
+
+    def add(self, stats: dict[str, Any], weight: float = 1.0) -> None:
+        """Add each `stats[k]` (a 0-d Tensor or a number) times `weight`."""
+        for k in self.keys:
+            value = stats[k]
+            data = value.data if hasattr(value, "data") else value
+            term = (
+                data.astype("float64") * weight if hasattr(data, "astype") else float(data) * weight
+            )
+            self._device[k] = term if k not in self._device else self._device[k] + term
+
+    def values(self) -> dict[str, float]:
+        """The sums as Python floats (one device-to-host copy per key)."""
+        for k, v in self._device.items():
+            self._host[k] += float(v)
+        self._device.clear()
+        return dict(self._host)
