@@ -2,7 +2,7 @@
 # This file is the public API: Tensor, factories, ops, no_grad, seeding and backend info.
 from __future__ import annotations
 
-from . import nn, ops, optim  # noqa: E402 - after the core they build on
+from . import nn, ops, optim, viz  # noqa: E402 - after the core they build on
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .backend import backend_info
 from .creation import (
@@ -56,5 +56,6 @@ from .ops import (
 )
 from .random import get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor, tensor
+from .tracing import trace
 
 __version__ = "0.1.0"

@@ -422,4 +422,6 @@ def _can_fuse(layer: Module, act: Module | None) -> bool:
         and getattr(layer, "activation", None) == "none"
         and hasattr(layer, "forward_with_activation")
         and isinstance(getattr(act, "fused_act", None), str)
+        # the fused kernel reads leaky_relu's derivative off the output's sign: slope >= 0
+        and getattr(act, "negative_slope", 0.0) >= 0
     )

@@ -31,7 +31,10 @@ def _check_inputs(op: str, *tensors: Tensor | None) -> list[Tensor]:
     dtypes = {t.dtype for t in present}
     if len(dtypes) > 1:
         desc = ", ".join(f"{t.shape}:{t.dtype}" for t in present)
-        raise TypeError(f"{op}: all inputs must have one dtype, got {desc}")
+        raise TypeError(
+            f"{op}: all inputs must have one dtype, got {desc}; convert with .float() "
+            "(float32, the default for parameters) or .double()"
+        )
     return present
 
 
