@@ -139,7 +139,9 @@ class GANTrainer:
         """Update D then G on one batch of real images (N, 784) in [-1, 1].
 
         Returns the losses and D's mean outputs as 0-d tensors (kept on the device, so the
-        caller decides when to pay for a host copy).
+        caller decides when to pay for a host copy). d_real = mean σ(D(x)) and d_fake =
+        mean σ(D(G(z))) are those of the (last) discriminator step: D in training mode
+        (dropout active) and before D's update, as in the usual DCGAN logs.
         """
         n, device = real.shape[0], real.device
         real_target = full((n, 1), 1.0 - self.label_smoothing, dtype=real.dtype, device=device)
