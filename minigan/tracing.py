@@ -69,17 +69,17 @@ def _synchronize(device: str) -> None:
         cupy_module().cuda.get_current_stream().synchronize()
 
 
-def _implementation_name(device: str) -> str:
+def _implementation_name(device: str, dtype: Any = None) -> str:
     """Name of the fused-kernel implementation on `device` ("numpy", "cupy", "ext")."""
     try:
-        return backend.implementation(device)[0]
+        return backend.implementation(device, dtype or None)[0]
     except RuntimeError:  # no implementation: the op itself would have failed
         return "none"
 
 
-def _traced_kernel(name: str, device: str) -> Any:
+def _traced_kernel(name: str, device: str, dtype: Any = None) -> Any:
     """Stand-in for `backend.kernel` while tracing: note or time each kernel lookup."""
-    fn = _original_kernel[0](name, device)
+    fn = _original_kernel[0](name, device, dtype)
     inside_op = False
     for tr in _active:
         if tr._stack:
@@ -115,7 +115,7 @@ def _traced_kernel(name: str, device: str) -> Any:
                     None,
                     device,
                     dtype,
-                    _implementation_name(device),
+                    _implementation_name(device, dtype),
                     ms,
                     kernels=[name],
                 )
@@ -257,7 +257,7 @@ class Trace:
     @staticmethod
     def _impl(name: str, entry: dict[str, Any]) -> str:
         if name in FUSED_OPS or entry["kernels"]:
-            return _implementation_name(entry["device"])
+            return _implementation_name(entry["device"], entry.get("dtype") or None)
         return _ARRAY_MODULE.get(entry["device"], entry["device"])
 
     def _add(

@@ -414,3 +414,20 @@ def test_gradcheck_does_not_touch_global_random_state():
     x = mg.tensor(np.array([1.0, 2.0]), requires_grad=True)
     mg.gradcheck(lambda x: x * x, [x])
     np.testing.assert_array_equal(mg.randn(3).numpy(), expected)
+
+
+def test_backend_dispatch_is_dtype_aware(monkeypatch):
+    """An implementation that declares SUPPORTED_DTYPES is skipped for other dtypes."""
+    from minigan import backend
+    from minigan.backend import numpy_ref
+
+    backend.reset()
+    try:
+        monkeypatch.setattr(numpy_ref, "SUPPORTED_DTYPES", ("float32",), raising=False)
+        assert backend.implementation("cpu", np.float32)[0] == "numpy"
+        with pytest.raises(RuntimeError, match="numpy does not support float64"):
+            backend.kernel("linear_act_forward", "cpu", np.float64)
+        info = backend.backend_info()
+        assert info["cpu"]["implementation"] == "numpy" and info["cpu"]["float64"] == "none"
+    finally:
+        backend.reset()

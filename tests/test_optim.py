@@ -139,8 +139,8 @@ def test_adam_calls_the_backend_kernel_once_per_step(monkeypatch):
     calls = []
     real_kernel = backend.kernel
 
-    def spy(name, device):
-        fn = real_kernel(name, device)
+    def spy(name, device, dtype=None):
+        fn = real_kernel(name, device, dtype)
         if name != "adam_step":
             return fn
 

@@ -11,6 +11,8 @@ import os
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 KERNEL_FUNCTIONS = (
     "linear_act_forward",
     "linear_act_backward",
@@ -33,7 +35,13 @@ MODULES = {
 }
 DEVICE_OF_IMPL = {"numpy": "cpu", "cupy": "cuda", "ext": "cuda"}
 
-_chosen: dict[str, tuple[str, ModuleType | None, str]] = {}
+_chosen: dict[tuple[str, str], tuple[str, ModuleType | None, str]] = {}
+
+
+def _supports(module: ModuleType, dtype: str) -> bool:
+    """Whether an implementation handles arrays of `dtype` (SUPPORTED_DTYPES, default all)."""
+    supported = getattr(module, "SUPPORTED_DTYPES", None)
+    return supported is None or dtype in supported
 
 
 def _try_import(impl: str) -> tuple[ModuleType | None, str]:
@@ -51,8 +59,8 @@ def _try_import(impl: str) -> tuple[ModuleType | None, str]:
     return module, ""
 
 
-def _choose(device: str) -> tuple[str, ModuleType | None, str]:
-    """Pick the implementation for `device` and say why."""
+def _choose(device: str, dtype: str) -> tuple[str, ModuleType | None, str]:
+    """Pick the implementation for `device` and arrays of `dtype`, and say why."""
     forced = os.environ.get("MINIGAN_BACKEND", "").strip().lower()
     candidates = PREFERENCE[device]
     reasons = []
@@ -63,32 +71,44 @@ def _choose(device: str) -> tuple[str, ModuleType | None, str]:
             module, why = _try_import(forced)
             if module is None:
                 raise RuntimeError(f"MINIGAN_BACKEND={forced} was requested but {why}")
-            return forced, module, f"forced by MINIGAN_BACKEND={forced}"
-        reasons.append(f"MINIGAN_BACKEND={forced} applies to {DEVICE_OF_IMPL[forced]} only")
+            if _supports(module, dtype):
+                return forced, module, f"forced by MINIGAN_BACKEND={forced}"
+            reasons.append(f"MINIGAN_BACKEND={forced} does not support {dtype}")
+        else:
+            reasons.append(f"MINIGAN_BACKEND={forced} applies to {DEVICE_OF_IMPL[forced]} only")
     for impl in candidates:
         module, why = _try_import(impl)
-        if module is not None:
+        if module is not None and _supports(module, dtype):
             reason = "; ".join(
                 reasons + [f"{impl} is the first usable choice of {list(candidates)}"]
             )
             return impl, module, reason
-        reasons.append(why)
+        reasons.append(why or f"{impl} does not support {dtype}")
     return "none", None, "; ".join(reasons)
 
 
-def implementation(device: str) -> tuple[str, ModuleType]:
-    """The (name, module) of the kernel implementation used on `device`."""
-    if device not in _chosen:
-        _chosen[device] = _choose(device)
-    name, module, reason = _chosen[device]
+def _dtype_name(dtype: Any) -> str:
+    return "float32" if dtype is None else np.dtype(dtype).name
+
+
+def implementation(device: str, dtype: Any = None) -> tuple[str, ModuleType]:
+    """The (name, module) of the kernel implementation used on `device` for `dtype`.
+
+    `dtype` defaults to float32. The compiled extension is FP32-only, so float64 arrays on
+    cuda run on the CuPy fallback.
+    """
+    key = (device, _dtype_name(dtype))
+    if key not in _chosen:
+        _chosen[key] = _choose(*key)
+    name, module, reason = _chosen[key]
     if module is None:
-        raise RuntimeError(f"no kernel implementation is usable on {device}: {reason}")
+        raise RuntimeError(f"no kernel implementation is usable on {device} for {key[1]}: {reason}")
     return name, module
 
 
-def kernel(name: str, device: str) -> Any:
-    """The function `name` of the kernel contract for `device`."""
-    return getattr(implementation(device)[1], name)
+def kernel(name: str, device: str, dtype: Any = None) -> Any:
+    """The function `name` of the kernel contract for `device` and arrays of `dtype`."""
+    return getattr(implementation(device, dtype)[1], name)
 
 
 def reset() -> None:
@@ -99,16 +119,24 @@ def reset() -> None:
 def backend_info() -> dict[str, dict[str, str]]:
     """Per device: which implementation runs the fused kernels, and why.
 
-    Returns {"cpu": {"implementation": ..., "reason": ...}, "cuda": {...}}.
+    Returns {"cpu": {"implementation": ..., "reason": ..., "float64": ...}, "cuda": {...}}:
+    the implementation and reason are for float32 arrays; "float64" names the one used for
+    float64 arrays. Every function of KERNEL_FUNCTIONS follows the same choice.
     """
     info = {}
     for device in PREFERENCE:
-        if device not in _chosen:
-            try:
-                _chosen[device] = _choose(device)
-            except (ValueError, RuntimeError) as exc:
-                info[device] = {"implementation": "none", "reason": str(exc)}
-                continue
-        name, _module, reason = _chosen[device]
-        info[device] = {"implementation": name, "reason": reason}
+        entry: dict[str, str] = {}
+        for dtype in ("float32", "float64"):
+            key = (device, dtype)
+            if key not in _chosen:
+                try:
+                    _chosen[key] = _choose(device, dtype)
+                except (ValueError, RuntimeError) as exc:
+                    _chosen[key] = ("none", None, str(exc))
+            name, _module, reason = _chosen[key]
+            if dtype == "float32":
+                entry.update(implementation=name, reason=reason)
+            else:
+                entry["float64"] = name
+        info[device] = entry
     return info

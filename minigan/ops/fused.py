@@ -39,7 +39,8 @@ def _check_inputs(op: str, *tensors: Tensor | None) -> list[Tensor]:
 
 
 def _k(name: str, array: Any) -> Any:
-    return backend.kernel(name, device_of(array))
+    """The kernel `name` for the device and dtype of `array`."""
+    return backend.kernel(name, device_of(array), array.dtype)
 
 
 class LinearAct(Function):

@@ -20,7 +20,7 @@ class Adam(Optimizer):
         p ← p - lr · (m / (1-β1^t)) / (√(v / (1-β2^t)) + eps)
 
     m (``exp_avg``) and v (``exp_avg_sq``) live on the parameter's device. Parameters
-    are grouped by (device, t) (one group per device in practice: t only differs when
+    are grouped by (device, dtype, t) (one group per device in practice: t only differs when
     a parameter skipped steps without a gradient), and each group is ONE call of
     ``backend.kernel("adam_step", device)``, which updates the arrays in place.
     """
@@ -53,7 +53,7 @@ class Adam(Optimizer):
 
     def step(self) -> None:
         """One Adam update of every parameter that has a gradient (in place on p.data)."""
-        groups: dict[tuple[str, int], list[list[Any]]] = {}
+        groups: dict[tuple[str, Any, int], list[list[Any]]] = {}
         for p, state in zip(self.params, self.state, strict=True):
             if p.grad is None:
                 continue
@@ -63,12 +63,12 @@ class Adam(Optimizer):
                 state["exp_avg"] = xp.zeros_like(p.data)
                 state["exp_avg_sq"] = xp.zeros_like(p.data)
             state["step"] += 1
-            lists = groups.setdefault((p.device, state["step"]), [[], [], [], []])
+            lists = groups.setdefault((p.device, p.dtype, state["step"]), [[], [], [], []])
             for lst, arr in zip(
                 lists, (p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"]), strict=True
             ):
                 lst.append(arr)
         beta1, beta2 = self.betas
-        for (device, step), (ps, gs, ms, vs) in groups.items():
-            kernel = backend.kernel("adam_step", device)
+        for (device, dtype, step), (ps, gs, ms, vs) in groups.items():
+            kernel = backend.kernel("adam_step", device, dtype)
             kernel(ps, gs, ms, vs, step, self.lr, beta1, beta2, self.eps, self.weight_decay)
