@@ -55,14 +55,21 @@ def _build_mode() -> str:
 
 
 def find_cuda_home() -> Path | None:
-    """The CUDA toolkit root: CUDA_HOME, CUDA_PATH, nvcc on PATH, then /usr/local/cuda."""
+    """The CUDA toolkit root: CUDA_HOME, CUDA_PATH, nvcc on PATH, then /usr/local/cuda.
+
+    A root must hold bin/nvcc and include/cuda_runtime_api.h (an nvcc on PATH may be a
+    wrapper script outside the toolkit, so /usr/local/cuda is tried after it)."""
     candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH")]
     nvcc = shutil.which("nvcc")
     if nvcc:
         candidates.append(str(Path(nvcc).resolve().parent.parent))
     candidates.append("/usr/local/cuda")
     for c in candidates:
-        if c and (Path(c) / "bin" / "nvcc").is_file():
+        if (
+            c
+            and (Path(c) / "bin" / "nvcc").is_file()
+            and (Path(c) / "include" / "cuda_runtime_api.h").is_file()
+        ):
             return Path(c)
     return None
 

@@ -1,0 +1,428 @@
+// csrc/bindings.cpp: the Python module minigan._C (pybind11). Every function takes device
+// pointers as integers (CuPy's `array.data.ptr`), sizes, and the CUDA stream handle to
+// launch on (`cupy.cuda.get_current_stream().ptr`); it validates its arguments, raising
+// ValueError that names the kernel (C++ std::invalid_argument), and queues the kernels
+// without waiting. A CUDA launch error becomes RuntimeError naming the kernel
+// (std::runtime_error). Nothing here allocates device memory.
+//
+// The thin Python wrapper that allocates outputs / workspaces and checks shapes is
+// minigan/backend/cuda_ext.py; call that, not this module, from library code.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common.cuh"
+#include "minigan.h"
+
+namespace py = pybind11;
+using minigan::invalid;
+
+namespace {
+
+using Ptr = std::uintptr_t;
+
+cudaStream_t as_stream(Ptr s) { return reinterpret_cast<cudaStream_t>(s); }
+float* fp(Ptr p) { return reinterpret_cast<float*>(p); }
+
+// 0 <= v <= 2^31 - 1 (every size handled by the kernels fits in an int).
+int64_t size_arg(const char* kernel, const char* what, int64_t v) {
+    if (v < 0 || v > 2147483647LL) {
+        invalid(kernel, std::string(what) + "=" + std::to_string(v) + " must be in [0, 2^31 - 1]");
+    }
+    return v;
+}
+
+int64_t mul(const char* kernel, std::initializer_list<int64_t> factors) {
+    int64_t r = 1;
+    for (int64_t f : factors) {
+        if (__builtin_mul_overflow(r, f, &r)) invalid(kernel, "size overflows int64");
+    }
+    return r;
+}
+
+// A pointer that must be usable for `count` floats: non-null when count > 0, 4-byte aligned.
+void need(const char* kernel, const char* what, Ptr p, int64_t count) {
+    if (count > 0 && p == 0) {
+        invalid(kernel, std::string(what) + " is a null pointer but must hold " +
+                            std::to_string(count) + " floats");
+    }
+    if (p % 4 != 0) invalid(kernel, std::string(what) + " is not 4-byte aligned");
+}
+
+// An optional pointer (0 = absent): only its alignment is checked.
+void optional(const char* kernel, const char* what, Ptr p) {
+    if (p % 4 != 0) invalid(kernel, std::string(what) + " is not 4-byte aligned");
+}
+
+int act_arg(const char* kernel, int act) {
+    if (act < 0 || act >= minigan::kNumActivations) {
+        invalid(kernel, "unknown activation code " + std::to_string(act));
+    }
+    return act;
+}
+
+minigan::ConvGeometry geometry(const char* kernel, const std::vector<int64_t>& v) {
+    if (v.size() != minigan::kConvGeometryFields) {
+        invalid(kernel,
+                "geometry must have 13 entries (N, C, H, W, O, kh, kw, sh, sw, ph, pw, "
+                "Ho, Wo), got " +
+                    std::to_string(v.size()));
+    }
+    for (size_t i = 0; i < v.size(); ++i) size_arg(kernel, "geometry entry", v[i]);
+    return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]};
+}
+
+const char* family_names[minigan::NUM_FAMILIES] = {"gemm", "batchnorm", "sigmoid_bce", "adam"};
+
+int family_index(const std::string& family) {
+    for (int i = 0; i < minigan::NUM_FAMILIES; ++i) {
+        if (family == family_names[i]) return i;
+    }
+    invalid("set_kernel_version", "unknown kernel family '" + family +
+                                      "' (expected gemm, batchnorm, sigmoid_bce or adam)");
+}
+
+std::string device_status() {
+    int count = 0;
+    cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        return std::string("the CUDA runtime (") + std::to_string(CUDART_VERSION) +
+               ") found no usable GPU/driver: " + cudaGetErrorName(err) + ": " +
+               cudaGetErrorString(err);
+    }
+    if (count < 1) return "no CUDA GPU";
+    int dev = 0, major = 0, minor = 0;
+    MINIGAN_CUDA_CHECK(cudaGetDevice(&dev), "device_status");
+    MINIGAN_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev),
+                       "device_status");
+    MINIGAN_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev),
+                       "device_status");
+    const std::string cc = std::to_string(major) + "." + std::to_string(minor);
+    if (major < 8) {
+        return "GPU compute capability " + cc +
+               " is older than 8.0; minigan._C is built for sm_80, sm_90 and compute_90 PTX";
+    }
+    err = minigan::gemm_probe();
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        return "minigan._C has no usable kernel image for this GPU (compute capability " + cc +
+               "): " + cudaGetErrorName(err) + ": " + cudaGetErrorString(err);
+    }
+    return "";
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+    m.doc() =
+        "minigan's hand-written CUDA kernels (raw device pointers + sizes + stream). Use "
+        "minigan.backend.cuda_ext, which allocates outputs and checks shapes.";
+
+    py::dict acts;
+    acts["none"] = static_cast<int>(minigan::ACT_NONE);
+    acts["relu"] = static_cast<int>(minigan::ACT_RELU);
+    acts["leaky_relu"] = static_cast<int>(minigan::ACT_LEAKY_RELU);
+    acts["tanh"] = static_cast<int>(minigan::ACT_TANH);
+    acts["sigmoid"] = static_cast<int>(minigan::ACT_SIGMOID);
+    m.attr("ACTIVATIONS") = acts;
+    m.attr("CUDA_RUNTIME_VERSION") = CUDART_VERSION;
+    py::dict families;
+    for (int i = 0; i < minigan::NUM_FAMILIES; ++i) {
+        families[family_names[i]] = minigan::kMaxVersion[i];
+    }
+    m.attr("KERNEL_FAMILIES") = families;
+
+    m.def("device_status", &device_status,
+          "'' when a GPU usable by these kernels is present, else the reason.");
+    m.def(
+        "set_device", [](int device) { MINIGAN_CUDA_CHECK(cudaSetDevice(device), "set_device"); },
+        py::arg("device"), "Make `device` current for this module's CUDA runtime (this thread).");
+    m.def(
+        "set_kernel_version",
+        [](const std::string& family, int version) {
+            const int f = family_index(family);
+            if (version < 0 || version > minigan::kMaxVersion[f]) {
+                invalid("set_kernel_version",
+                        family + " has versions 1.." + std::to_string(minigan::kMaxVersion[f]) +
+                            " (0 = automatic), got " + std::to_string(version));
+            }
+            minigan::kernel_version_slot(f).store(version);
+        },
+        py::arg("family"), py::arg("version"),
+        "Force a kernel version (1 = the naive one, ...; 0 = automatic) for testing.");
+    m.def(
+        "get_kernel_version",
+        [](const std::string& family) { return minigan::kernel_version(family_index(family)); },
+        py::arg("family"), "The version that runs now for a family.");
+
+    // ----- linear_act ------------------------------------------------------------------
+    m.def(
+        "linear_act_forward",
+        [](Ptr x, Ptr w, Ptr b, Ptr y, int64_t N, int64_t K, int64_t M, int act, float slope,
+           Ptr stream) {
+            const char* k = "linear_act_forward";
+            size_arg(k, "N", N);
+            size_arg(k, "K", K);
+            size_arg(k, "M", M);
+            act_arg(k, act);
+            need(k, "x", x, mul(k, {N, K}));
+            need(k, "w", w, mul(k, {M, K}));
+            optional(k, "b", b);
+            need(k, "y", y, mul(k, {N, M}));
+            minigan::linear_act_forward(fp(x), fp(w), fp(b), fp(y), N, K, M, act, slope,
+                                        as_stream(stream));
+        },
+        py::arg("x"), py::arg("w"), py::arg("b"), py::arg("y"), py::arg("N"), py::arg("K"),
+        py::arg("M"), py::arg("act"), py::arg("slope"), py::arg("stream"),
+        "y (N, M) = act(x (N, K) w (M, K)^T + b (M,)); b = 0 for none.");
+    m.def(
+        "linear_act_backward",
+        [](Ptr dy, Ptr x, Ptr w, Ptr y, Ptr dx, Ptr dw, Ptr db, int64_t N, int64_t K, int64_t M,
+           int act, float slope, Ptr workspace, int64_t workspace_floats, int splits, Ptr stream) {
+            const char* k = "linear_act_backward";
+            size_arg(k, "N", N);
+            size_arg(k, "K", K);
+            size_arg(k, "M", M);
+            size_arg(k, "workspace_floats", workspace_floats);
+            act_arg(k, act);
+            if (splits < 1) invalid(k, "splits must be >= 1");
+            need(k, "dy", dy, mul(k, {N, M}));
+            need(k, "y", y, act == minigan::ACT_NONE ? 0 : mul(k, {N, M}));
+            need(k, "x", x, dw != 0 ? mul(k, {N, K}) : 0);
+            need(k, "w", w, dx != 0 ? mul(k, {M, K}) : 0);
+            optional(k, "dx", dx);
+            optional(k, "dw", dw);
+            optional(k, "db", db);
+            need(k, "workspace", workspace, workspace_floats);
+            if (dw != 0 && splits > 1) {
+                need(k, "workspace", workspace, minigan::linear_act_workspace_floats(K, M, splits));
+            }
+            minigan::linear_act_backward(fp(dy), fp(x), fp(w), fp(y), fp(dx), fp(dw), fp(db), N, K,
+                                         M, act, slope, fp(workspace), workspace_floats, splits,
+                                         as_stream(stream));
+        },
+        py::arg("dy"), py::arg("x"), py::arg("w"), py::arg("y"), py::arg("dx"), py::arg("dw"),
+        py::arg("db"), py::arg("N"), py::arg("K"), py::arg("M"), py::arg("act"), py::arg("slope"),
+        py::arg("workspace"), py::arg("workspace_floats"), py::arg("splits"), py::arg("stream"),
+        "dx = dz w, dw = dz^T x, db = sum dz with dz = dy act'(y); a 0 output pointer skips it.");
+    m.def(
+        "linear_act_workspace_floats",
+        [](int64_t K, int64_t M, int splits) {
+            const char* k = "linear_act_workspace_floats";
+            size_arg(k, "K", K);
+            size_arg(k, "M", M);
+            if (splits < 1) invalid(k, "splits must be >= 1");
+            return minigan::linear_act_workspace_floats(K, M, splits);
+        },
+        py::arg("K"), py::arg("M"), py::arg("splits"));
+
+    // ----- conv2d / conv_transpose2d ------------------------------------------------------
+    m.def(
+        "conv_workspace_floats",
+        [](const std::vector<int64_t>& geom, int64_t chunk, int splits, bool weight_grad) {
+            const char* k = "conv_workspace_floats";
+            const minigan::ConvGeometry g = geometry(k, geom);
+            size_arg(k, "chunk", chunk);
+            if (splits < 1) invalid(k, "splits must be >= 1");
+            return minigan::conv_workspace_floats(g, chunk, splits, weight_grad);
+        },
+        py::arg("geometry"), py::arg("chunk"), py::arg("splits"), py::arg("weight_grad"),
+        "Floats of workspace a conv call needs (geometry = N, C, H, W, O, kh, kw, sh, sw, ph, "
+        "pw, Ho, Wo of the conv2d).");
+
+    auto conv_fwd = [](const char* k, bool transpose, Ptr x, Ptr w, Ptr b, Ptr y,
+                       const std::vector<int64_t>& geom, Ptr workspace, int64_t workspace_floats,
+                       int64_t chunk, Ptr stream) {
+        const minigan::ConvGeometry g = geometry(k, geom);
+        size_arg(k, "workspace_floats", workspace_floats);
+        const int64_t in_count = mul(k, {g.N, g.C, g.H, g.W});
+        const int64_t out_count = mul(k, {g.N, g.O, g.Ho, g.Wo});
+        need(k, "x", x, transpose ? out_count : in_count);
+        need(k, "w", w, mul(k, {g.O, g.C, g.kh, g.kw}));
+        optional(k, "b", b);
+        need(k, "y", y, transpose ? in_count : out_count);
+        need(k, "workspace", workspace, workspace_floats);
+        if (transpose) {
+            minigan::conv_transpose2d_forward(fp(x), fp(w), fp(b), fp(y), g, fp(workspace),
+                                              workspace_floats, chunk, as_stream(stream));
+        } else {
+            minigan::conv2d_forward(fp(x), fp(w), fp(b), fp(y), g, fp(workspace), workspace_floats,
+                                    chunk, as_stream(stream));
+        }
+    };
+    auto conv_bwd = [](const char* k, bool transpose, Ptr dy, Ptr x, Ptr w, Ptr dx, Ptr dw, Ptr db,
+                       const std::vector<int64_t>& geom, Ptr workspace, int64_t workspace_floats,
+                       int64_t chunk, int splits, Ptr stream) {
+        const minigan::ConvGeometry g = geometry(k, geom);
+        size_arg(k, "workspace_floats", workspace_floats);
+        const int64_t in_count = mul(k, {g.N, g.C, g.H, g.W});
+        const int64_t out_count = mul(k, {g.N, g.O, g.Ho, g.Wo});
+        need(k, "dy", dy, transpose ? in_count : out_count);
+        need(k, "x", x, dw != 0 ? (transpose ? out_count : in_count) : 0);
+        need(k, "w", w, dx != 0 ? mul(k, {g.O, g.C, g.kh, g.kw}) : 0);
+        optional(k, "dx", dx);
+        optional(k, "dw", dw);
+        optional(k, "db", db);
+        need(k, "workspace", workspace, workspace_floats);
+        if (transpose) {
+            minigan::conv_transpose2d_backward(fp(dy), fp(x), fp(w), fp(dx), fp(dw), fp(db), g,
+                                               fp(workspace), workspace_floats, chunk, splits,
+                                               as_stream(stream));
+        } else {
+            minigan::conv2d_backward(fp(dy), fp(x), fp(w), fp(dx), fp(dw), fp(db), g, fp(workspace),
+                                     workspace_floats, chunk, splits, as_stream(stream));
+        }
+    };
+    m.def(
+        "conv2d_forward",
+        [conv_fwd](Ptr x, Ptr w, Ptr b, Ptr y, const std::vector<int64_t>& geom, Ptr workspace,
+                   int64_t workspace_floats, int64_t chunk, Ptr stream) {
+            conv_fwd("conv2d_forward", false, x, w, b, y, geom, workspace, workspace_floats, chunk,
+                     stream);
+        },
+        py::arg("x"), py::arg("w"), py::arg("b"), py::arg("y"), py::arg("geometry"),
+        py::arg("workspace"), py::arg("workspace_floats"), py::arg("chunk"), py::arg("stream"),
+        "y (N, O, Ho, Wo) = conv2d(x (N, C, H, W), w (O, C, kh, kw)) + b.");
+    m.def(
+        "conv2d_backward",
+        [conv_bwd](Ptr dy, Ptr x, Ptr w, Ptr dx, Ptr dw, Ptr db, const std::vector<int64_t>& geom,
+                   Ptr workspace, int64_t workspace_floats, int64_t chunk, int splits, Ptr stream) {
+            conv_bwd("conv2d_backward", false, dy, x, w, dx, dw, db, geom, workspace,
+                     workspace_floats, chunk, splits, stream);
+        },
+        py::arg("dy"), py::arg("x"), py::arg("w"), py::arg("dx"), py::arg("dw"), py::arg("db"),
+        py::arg("geometry"), py::arg("workspace"), py::arg("workspace_floats"), py::arg("chunk"),
+        py::arg("splits"), py::arg("stream"),
+        "dx, dw, db of conv2d for dy (N, O, Ho, Wo); a 0 output pointer skips it.");
+    m.def(
+        "conv_transpose2d_forward",
+        [conv_fwd](Ptr x, Ptr w, Ptr b, Ptr y, const std::vector<int64_t>& geom, Ptr workspace,
+                   int64_t workspace_floats, int64_t chunk, Ptr stream) {
+            conv_fwd("conv_transpose2d_forward", true, x, w, b, y, geom, workspace,
+                     workspace_floats, chunk, stream);
+        },
+        py::arg("x"), py::arg("w"), py::arg("b"), py::arg("y"), py::arg("geometry"),
+        py::arg("workspace"), py::arg("workspace_floats"), py::arg("chunk"), py::arg("stream"),
+        "y (N, C, H, W) = conv_transpose2d(x (N, O, Ho, Wo), w (O, C, kh, kw)) + b, with the "
+        "geometry of the conv2d it is the adjoint of.");
+    m.def(
+        "conv_transpose2d_backward",
+        [conv_bwd](Ptr dy, Ptr x, Ptr w, Ptr dx, Ptr dw, Ptr db, const std::vector<int64_t>& geom,
+                   Ptr workspace, int64_t workspace_floats, int64_t chunk, int splits, Ptr stream) {
+            conv_bwd("conv_transpose2d_backward", true, dy, x, w, dx, dw, db, geom, workspace,
+                     workspace_floats, chunk, splits, stream);
+        },
+        py::arg("dy"), py::arg("x"), py::arg("w"), py::arg("dx"), py::arg("dw"), py::arg("db"),
+        py::arg("geometry"), py::arg("workspace"), py::arg("workspace_floats"), py::arg("chunk"),
+        py::arg("splits"), py::arg("stream"),
+        "dx, dw, db of conv_transpose2d for dy (N, C, H, W); a 0 output pointer skips it.");
+
+    // ----- batchnorm ---------------------------------------------------------------------
+    m.def(
+        "batchnorm_forward",
+        [](Ptr x, Ptr gamma, Ptr beta, Ptr running_mean, Ptr running_var, Ptr y, Ptr mean,
+           Ptr invstd, int64_t N, int64_t C, int64_t P, bool training, double momentum, double eps,
+           Ptr stream) {
+            const char* k = "batchnorm_forward";
+            size_arg(k, "N", N);
+            size_arg(k, "C", C);
+            size_arg(k, "P", P);
+            const int64_t total = mul(k, {N, C, P});
+            need(k, "x", x, total);
+            need(k, "y", y, total);
+            need(k, "mean", mean, C);
+            need(k, "invstd", invstd, C);
+            optional(k, "gamma", gamma);
+            optional(k, "beta", beta);
+            if (training) {
+                optional(k, "running_mean", running_mean);
+                optional(k, "running_var", running_var);
+                minigan::batchnorm_forward_train(fp(x), fp(gamma), fp(beta), fp(running_mean),
+                                                 fp(running_var), fp(y), fp(mean), fp(invstd), N, C,
+                                                 P, momentum, eps, as_stream(stream));
+            } else {
+                need(k, "running_mean", running_mean, C);
+                need(k, "running_var", running_var, C);
+                minigan::batchnorm_forward_eval(fp(x), fp(gamma), fp(beta), fp(running_mean),
+                                                fp(running_var), fp(y), fp(mean), fp(invstd), N, C,
+                                                P, eps, as_stream(stream));
+            }
+        },
+        py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("running_mean"),
+        py::arg("running_var"), py::arg("y"), py::arg("mean"), py::arg("invstd"), py::arg("N"),
+        py::arg("C"), py::arg("P"), py::arg("training"), py::arg("momentum"), py::arg("eps"),
+        py::arg("stream"),
+        "Batch norm of x viewed as (N, C, P); running stats (0 = none) updated in place.");
+    m.def(
+        "batchnorm_backward",
+        [](Ptr dy, Ptr x, Ptr gamma, Ptr mean, Ptr invstd, Ptr dx, Ptr dgamma, Ptr dbeta, int64_t N,
+           int64_t C, int64_t P, bool training, Ptr stream) {
+            const char* k = "batchnorm_backward";
+            size_arg(k, "N", N);
+            size_arg(k, "C", C);
+            size_arg(k, "P", P);
+            const int64_t total = mul(k, {N, C, P});
+            need(k, "dy", dy, total);
+            need(k, "x", x, total);
+            need(k, "mean", mean, C);
+            need(k, "invstd", invstd, C);
+            optional(k, "gamma", gamma);
+            optional(k, "dx", dx);
+            optional(k, "dgamma", dgamma);
+            optional(k, "dbeta", dbeta);
+            minigan::batchnorm_backward(fp(dy), fp(x), fp(gamma), fp(mean), fp(invstd), fp(dx),
+                                        fp(dgamma), fp(dbeta), N, C, P, training,
+                                        as_stream(stream));
+        },
+        py::arg("dy"), py::arg("x"), py::arg("gamma"), py::arg("mean"), py::arg("invstd"),
+        py::arg("dx"), py::arg("dgamma"), py::arg("dbeta"), py::arg("N"), py::arg("C"),
+        py::arg("P"), py::arg("training"), py::arg("stream"),
+        "dx, dgamma, dbeta of batch norm; a 0 output pointer skips it.");
+
+    // ----- sigmoid_bce ---------------------------------------------------------------------
+    m.def(
+        "sigmoid_bce_forward_backward",
+        [](Ptr logits, Ptr targets, Ptr loss, Ptr dlogits, int64_t n, bool mean, Ptr partials,
+           int64_t num_partials, Ptr stream) {
+            const char* k = "sigmoid_bce_forward_backward";
+            if (n < 1) invalid(k, "n=" + std::to_string(n) + " must be >= 1");
+            if (num_partials < 1) invalid(k, "num_partials must be >= 1");
+            need(k, "logits", logits, n);
+            need(k, "targets", targets, n);
+            need(k, "loss", loss, 1);
+            need(k, "dlogits", dlogits, n);
+            need(k, "partials", partials, num_partials);
+            minigan::sigmoid_bce_forward_backward(fp(logits), fp(targets), fp(loss), fp(dlogits), n,
+                                                  mean, fp(partials), num_partials,
+                                                  as_stream(stream));
+        },
+        py::arg("logits"), py::arg("targets"), py::arg("loss"), py::arg("dlogits"), py::arg("n"),
+        py::arg("mean"), py::arg("partials"), py::arg("num_partials"), py::arg("stream"),
+        "loss[0] and dlogits of the stable BCE on logits (mean or sum).");
+
+    // ----- adam ---------------------------------------------------------------------------
+    m.def(
+        "adam_step",
+        [](Ptr table, int64_t num_tensors, int64_t max_numel, int64_t total_numel, int64_t step,
+           double lr, double beta1, double beta2, double eps, double weight_decay, Ptr stream) {
+            const char* k = "adam_step";
+            if (num_tensors < 0) invalid(k, "num_tensors must be >= 0");
+            if (max_numel < 0 || total_numel < 0 || max_numel > total_numel) {
+                invalid(k, "bad max_numel / total_numel");
+            }
+            if (step < 1) invalid(k, "step must be a positive int (1-based)");
+            if (num_tensors > 0 && table == 0) invalid(k, "table is a null pointer");
+            if (table % 8 != 0) invalid(k, "table is not 8-byte aligned");
+            minigan::adam_step(reinterpret_cast<const uint64_t*>(table), num_tensors, max_numel,
+                               total_numel, step, lr, beta1, beta2, eps, weight_decay,
+                               as_stream(stream));
+        },
+        py::arg("table"), py::arg("num_tensors"), py::arg("max_numel"), py::arg("total_numel"),
+        py::arg("step"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+        py::arg("weight_decay"), py::arg("stream"),
+        "One in-place Adam step of every tensor in the device pointer table (one launch).");
+}
