@@ -130,8 +130,8 @@ def _topological_order(root: Tensor) -> list[Tensor]:
     visited: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(root, False)]
     while stack:
-        tensor, children_done = stack.pop()
-        if children_done:
+        tensor, inputs_done = stack.pop()
+        if inputs_done:
             order.append(tensor)
             continue
         if id(tensor) in visited:

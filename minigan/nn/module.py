@@ -362,7 +362,8 @@ class Sequential(Module):
     ``linear_act(x, W, b, act)`` computing act(x Wᵀ + b) in a single pass (the GEMM
     epilogue of the CUDA kernel), instead of a linear op followed by an activation op.
     The math, the parameters and the gradients are the same; set ``fuse = False`` on the
-    Sequential to run the modules one by one.
+    Sequential to run the modules one by one. A ``LeakyReLU`` with a negative slope is not
+    fused (the fused backward reads the slope's side off the sign of the output).
     """
 
     def __init__(self, *modules: Module) -> None:
