@@ -226,6 +226,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["minigan", "minigan.*"]),
+    # the sample-quality metric's classifier weights and reference statistics
+    package_data={"minigan.metrics": ["*.npz", "*.json"]},
     python_requires=">=3.10",
     install_requires=["numpy>=1.24", "tqdm>=4.60", "Pillow>=9.0"],
     extras_require={

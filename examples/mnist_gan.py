@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
-# Train the MLP GAN on MNIST: progress bar with live losses, a PNG grid of samples from fixed
-# noise every epoch, per-epoch metrics (CSV + JSON), an atomic checkpoint every epoch,
-# exact resume (--resume), and a sample mode that dumps generated digits as .npy.
+# Train a GAN on MNIST (MLP or DCGAN, unconditional or class-conditional, optional EMA of
+# the generator): progress bar with live losses, a PNG grid of samples from fixed noise every
+# epoch (one row per digit for conditional models), per-epoch metrics (CSV + JSON), an atomic
+# checkpoint every epoch, exact resume (--resume), and a sample mode that dumps generated
+# digits (and, for conditional models, their labels) as .npy.
 """Train a GAN on MNIST with minigan.
+
+Architectures (--arch): mlp (784-wide MLPs), dcgan (transposed convolutions in G, strided
+convolutions in D; --width sets the channel width), and their class-conditional variants
+cgan-mlp and cgan-dcgan, which generate the digit you ask for.
 
 Examples:
   python examples/mnist_gan.py --device cpu --epochs 5
+  python examples/mnist_gan.py --arch dcgan --ema 0.999 --epochs 5
   python examples/mnist_gan.py --resume runs/gan/checkpoint.pkl --epochs 10
   python examples/mnist_gan.py --sample 1000 --resume runs/gan/checkpoint.pkl
+  python examples/mnist_gan.py --sample 100 --sample-class 7 --resume runs/cgan/checkpoint.pkl
 """
 
 from __future__ import annotations
@@ -32,7 +40,14 @@ from minigan.experiment import (
     read_checkpoint,
     resume_run,
 )
-from minigan.models import GANTrainer, MLPDiscriminator, MLPGenerator
+from minigan.models import (
+    EMA,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    GANTrainer,
+    MLPDiscriminator,
+    MLPGenerator,
+)
 from minigan.utils import save_image_grid, to_uint8
 
 KIND = "gan"
@@ -48,8 +63,12 @@ MODEL_KEYS = (
     "n_critic",
     "batch_size",
     "seed",
+    "width",
+    "ema",
 )
 NUM_FIXED = 64
+ARCHS = ("mlp", "dcgan", "cgan-mlp", "cgan-dcgan")
+NUM_CLASSES = 10
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,24 +78,45 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_args(parser, epochs=20, batch_size=128, lr=2e-4)
     recipe = parser.add_argument_group("model and recipe (stored in the checkpoint)")
     recipe.add_argument(
-        "--arch", default="mlp", choices=("mlp",), help="architecture (default: mlp)"
+        "--arch",
+        default="mlp",
+        choices=ARCHS,
+        help="architecture: mlp, dcgan, or the class-conditional cgan-mlp / cgan-dcgan "
+        "(default: mlp)",
     )
     recipe.add_argument("--latent-dim", type=int, default=100, help="size of z (default: 100)")
+    recipe.add_argument(
+        "--width",
+        type=int,
+        default=64,
+        help="DCGAN channel width w: G uses 4w, 2w channels, D w, 2w, 4w (default: 64)",
+    )
+    recipe.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        metavar="DECAY",
+        help="keep an exponential moving average of G's weights with this decay (e.g. 0.999) "
+        "and draw every sample from it; 0 = off (default: 0)",
+    )
     recipe.add_argument(
         "--g-activation",
         default="leaky_relu",
         choices=("leaky_relu", "relu"),
-        help="generator hidden activation; relu without batchnorm is the seed model, which "
+        help="MLP generator hidden activation; relu without batchnorm is the seed model, which "
         "tends to collapse (default: leaky_relu, slope 0.2)",
     )
     recipe.add_argument(
         "--g-batchnorm",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="BatchNorm1d after each generator hidden layer (default: on)",
+        help="BatchNorm1d after each MLP generator hidden layer (default: on)",
     )
     recipe.add_argument(
-        "--d-dropout", type=float, default=0.3, help="dropout in the discriminator (default: 0.3)"
+        "--d-dropout",
+        type=float,
+        default=0.3,
+        help="dropout in the MLP discriminator (default: 0.3)",
     )
     recipe.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 (default: 0.5)")
     recipe.add_argument(
@@ -101,21 +141,45 @@ def build_parser() -> argparse.ArgumentParser:
         "checkpoint given by --resume to --sample-out",
     )
     sampling.add_argument(
-        "--sample-out", default=None, help="where --sample writes (default: OUT/samples.npy)"
+        "--sample-out",
+        default=None,
+        help="where --sample writes (default: OUT/samples.npy); conditional models also "
+        "write the labels next to it (samples_labels.npy)",
+    )
+    sampling.add_argument(
+        "--sample-class",
+        type=int,
+        metavar="K",
+        default=None,
+        help="conditional models: generate only digit K (default: labels cycle 0..9)",
     )
     return parser
 
 
+def num_classes(config: dict) -> int:
+    """10 for the conditional architectures, 0 otherwise."""
+    return NUM_CLASSES if config["arch"].startswith("cgan") else 0
+
+
 def build_models(config: dict, device: str) -> tuple[nn.Module, nn.Module, GANTrainer]:
-    G = MLPGenerator(
-        latent_dim=config["latent_dim"],
-        activation=config["g_activation"],
-        batchnorm=config["g_batchnorm"],
-    ).to(device)
-    D = MLPDiscriminator(dropout=config["d_dropout"]).to(device)
+    k = num_classes(config)
+    if config["arch"] in ("mlp", "cgan-mlp"):
+        G = MLPGenerator(
+            latent_dim=config["latent_dim"],
+            activation=config["g_activation"],
+            batchnorm=config["g_batchnorm"],
+            num_classes=k,
+        ).to(device)
+        D = MLPDiscriminator(dropout=config["d_dropout"], num_classes=k).to(device)
+    else:
+        width = config.get("width", 64)
+        G = DCGANGenerator(latent_dim=config["latent_dim"], width=width, num_classes=k)
+        D = DCGANDiscriminator(width=width, num_classes=k)
+        G, D = G.to(device), D.to(device)
     betas = (config["beta1"], 0.999)
     opt_g = optim.Adam(G.parameters(), lr=config["lr"], betas=betas)
     opt_d = optim.Adam(D.parameters(), lr=config["lr"], betas=betas)
+    decay = config.get("ema", 0.0)
     trainer = GANTrainer(
         G,
         D,
@@ -124,23 +188,36 @@ def build_models(config: dict, device: str) -> tuple[nn.Module, nn.Module, GANTr
         latent_dim=config["latent_dim"],
         n_critic=config["n_critic"],
         label_smoothing=config["label_smoothing"],
+        ema=EMA(G, decay) if decay > 0 else None,
     )
     return G, D, trainer
 
 
-def fixed_noise(config: dict, device: str) -> minigan.Tensor:
-    """The same 64 latent vectors every epoch (own generator: training RNG is untouched)."""
+def fixed_inputs(config: dict, device: str) -> tuple[minigan.Tensor, np.ndarray | None, int]:
+    """The latents (and labels) of the per-epoch grid, the same every epoch, and its width.
+
+    Unconditional: 64 latent vectors, an 8x8 grid. Conditional: a 10x10 grid with one row
+    per digit and the same 10 latent vectors in every row (so a column keeps its "style").
+    Drawn from an own generator: the training RNG is untouched.
+    """
     rng = np.random.default_rng(config["seed"] + 12345)
-    z = rng.standard_normal((NUM_FIXED, config["latent_dim"])).astype(np.float32)
-    return minigan.tensor(z, device=device)
+    if not num_classes(config):
+        z = rng.standard_normal((NUM_FIXED, config["latent_dim"])).astype(np.float32)
+        return minigan.tensor(z, device=device), None, 8
+    k = NUM_CLASSES
+    columns = rng.standard_normal((k, config["latent_dim"])).astype(np.float32)
+    z = np.tile(columns, (k, 1))  # row r, column c -> columns[c]
+    labels = np.repeat(np.arange(k), k)  # row r -> digit r
+    return minigan.tensor(z, device=device), labels, k
 
 
-def generate(G: nn.Module, z: minigan.Tensor) -> np.ndarray:
-    """Images (N, 28, 28) in [-1, 1] from G in eval mode."""
+def generate(G: nn.Module, z: minigan.Tensor, labels: np.ndarray | None = None) -> np.ndarray:
+    """Images (N, 28, 28) in [-1, 1] from G in eval mode (conditioned on labels if given)."""
     was_training = G.training
     G.eval()
     with minigan.no_grad():
-        images = G(z).numpy().reshape(-1, 28, 28)
+        out = G(z) if labels is None else G(z, labels)
+        images = out.numpy().reshape(-1, 28, 28)
     G.train(was_training)
     return images
 
@@ -153,18 +230,43 @@ def sample_mode(args: argparse.Namespace, device: str) -> int:
         return 2
     ckpt = read_checkpoint(args.resume, KIND)
     config = ckpt["config"]
-    G, _, trainer = build_models(config, device)
+    k = num_classes(config)
+    if args.sample_class is not None and not k:
+        print(
+            f"error: --sample-class needs a conditional model, but {args.resume} is "
+            f"--arch {config['arch']}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.sample_class is not None and not 0 <= args.sample_class < k:
+        print(
+            f"error: --sample-class must be in 0..{k - 1}, got {args.sample_class}",
+            file=sys.stderr,
+        )
+        return 2
+    _, _, trainer = build_models(config, device)
     trainer.load_state_dict(ckpt["state"])
+    G = trainer.sample_generator
     minigan.manual_seed(args.seed)
+    labels = None
+    if k:
+        cycle = np.arange(args.sample) % k
+        labels = cycle if args.sample_class is None else np.full(args.sample, args.sample_class)
     chunks = []
     for start in range(0, args.sample, 1000):
         n = min(1000, args.sample - start)
-        chunks.append(to_uint8(generate(G, trainer.sample_noise(n, device))))
+        z = trainer.sample_noise(n, device)
+        chunk_labels = None if labels is None else labels[start : start + n]
+        chunks.append(to_uint8(generate(G, z, chunk_labels)))
     images = np.concatenate(chunks) if chunks else np.zeros((0, 28, 28), np.uint8)
     out = Path(args.sample_out or Path(args.out or Path(args.resume).parent) / "samples.npy")
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, images)
     print(f"wrote {images.shape[0]} samples {images.shape} uint8 to {out}")
+    if labels is not None:
+        label_path = out.with_name(f"{out.stem}_labels.npy")
+        np.save(label_path, labels.astype(np.uint8))
+        print(f"wrote their labels ({labels.shape[0]},) uint8 to {label_path}")
     return 0
 
 
@@ -174,24 +276,27 @@ def train(args: argparse.Namespace, device: str) -> int:
     out_dir = args.out or (str(Path(args.resume).parent) if args.resume else "runs/gan")
     minigan.manual_seed(config["seed"])
     try:
-        images, _ = load_mnist("train", args.data_dir)
+        images, labels = load_mnist("train", args.data_dir)
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.subset:
-        images = images[: args.subset]
+        images, labels = images[: args.subset], labels[: args.subset]
     x = scale_images(images, "tanh").reshape(len(images), -1)
+    conditional = num_classes(config) > 0
+    arrays = (x, labels.astype(np.int64)) if conditional else (x,)
     loader = DataLoader(
-        x, batch_size=config["batch_size"], shuffle=True, seed=config["seed"], drop_last=True
+        *arrays, batch_size=config["batch_size"], shuffle=True, seed=config["seed"], drop_last=True
     )
     G, D, trainer = build_models(config, device)
     run = Run(out_dir, config)
     if ckpt:
         trainer.load_state_dict(resume_run(run, ckpt))
         print(f"resumed from {args.resume} at epoch {run.start_epoch + 1}, batch {run.start_batch}")
-    z_fixed = fixed_noise(config, device)
+    z_fixed, labels_fixed, grid_width = fixed_inputs(config, device)
+    ema = f", EMA of G (decay {config['ema']})" if trainer.ema is not None else ""
     print(
-        f"G: {G.num_parameters():,} parameters, D: {D.num_parameters():,}; "
+        f"{config['arch']}: G {G.num_parameters():,} parameters, D {D.num_parameters():,}{ema}; "
         f"{len(loader)} batches of {config['batch_size']} per epoch; output in {run.out_dir}"
     )
     keys = ("d_loss", "g_loss", "d_real", "d_fake")
@@ -203,10 +308,14 @@ def train(args: argparse.Namespace, device: str) -> int:
         started = time.perf_counter()
         bar = progress(loader, len(loader), f"epoch {epoch + 1}/{args.epochs}", args.no_progress)
         try:
-            for i, (batch,) in enumerate(bar):
+            for i, batch in enumerate(bar):
                 if i < skip:
                     continue
-                stats = trainer.step(minigan.tensor(batch, device=device))
+                real = minigan.tensor(batch[0], device=device)
+                if conditional:
+                    stats = trainer.step(real, minigan.tensor(batch[1], device=device))
+                else:
+                    stats = trainer.step(real)
                 sums.add(stats)
                 done = i + 1
                 if hasattr(bar, "set_postfix") and (done % 10 == 0 or done == len(loader)):
@@ -228,7 +337,9 @@ def train(args: argparse.Namespace, device: str) -> int:
         if skip:
             row["resumed_at_batch"] = skip
         grid = save_image_grid(
-            generate(G, z_fixed), run.out_dir / f"samples_epoch{epoch + 1:03d}.png", nrow=8
+            generate(trainer.sample_generator, z_fixed, labels_fixed),
+            run.out_dir / f"samples_epoch{epoch + 1:03d}.png",
+            nrow=grid_width,
         )
         run.metrics.append(row)
         run.partial = {}
@@ -247,6 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     check_common_args(parser, args)
     if args.sample is not None and args.sample < 1:
         parser.error(f"--sample must be >= 1, got {args.sample}")
+    if args.sample_class is not None and args.sample is None:
+        parser.error("--sample-class only applies with --sample N")
+    if not 0.0 <= args.ema < 1.0:
+        parser.error(f"--ema must be in [0, 1) (0 = off), got {args.ema}")
+    if args.width < 1:
+        parser.error(f"--width must be >= 1, got {args.width}")
     device = choose_device(args.device)
     if args.sample is not None:
         return sample_mode(args, device)
