@@ -131,6 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="discriminator steps per generator step (default: 1)",
     )
+    quality = parser.add_argument_group("sample quality (minigan.metrics)")
+    quality.add_argument(
+        "--eval-every",
+        type=int,
+        default=1,
+        metavar="K",
+        help="every K epochs, score --eval-n generated images (FID vs the MNIST test set, "
+        "classifier score, label accuracy for conditional models) into the metrics; "
+        "0 = never (default: 1)",
+    )
+    quality.add_argument(
+        "--eval-n", type=int, default=2000, help="images scored each time (default: 2000)"
+    )
     sampling = parser.add_argument_group("sample mode")
     sampling.add_argument(
         "--sample",
@@ -270,6 +283,54 @@ def sample_mode(args: argparse.Namespace, device: str) -> int:
     return 0
 
 
+def score_generator(trainer: GANTrainer, config: dict, n: int, device: str) -> dict:
+    """FID / classifier score (and label accuracy) of n samples from fixed noise.
+
+    The noise and labels come from their own generator, so scoring never changes the
+    training's random stream (exact resume still holds).
+    """
+    from minigan.metrics import evaluate_images  # noqa: PLC0415 - loads the classifier once used
+
+    rng = np.random.default_rng(config["seed"] + 777)
+    k = num_classes(config)
+    labels = (np.arange(n) % k) if k else None
+    chunks = []
+    for start in range(0, n, 1000):
+        m = min(1000, n - start)
+        z = minigan.tensor(
+            rng.standard_normal((m, config["latent_dim"])).astype(np.float32), device=device
+        )
+        chunk_labels = None if labels is None else labels[start : start + m]
+        chunks.append(to_uint8(generate(trainer.sample_generator, z, chunk_labels)))
+    scores = evaluate_images(np.concatenate(chunks), labels=labels)
+    return {f"eval_{key}": float(value) for key, value in scores.items()}
+
+
+def plot_metrics(rows: list[dict], path: Path) -> Path | None:
+    """Loss and sample-quality curves as a PNG (needs matplotlib; skipped without it)."""
+    try:
+        import matplotlib  # noqa: PLC0415 - optional dependency
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        return None
+    epochs = [r["epoch"] for r in rows]
+    panels = [("d_loss", "g_loss"), ("eval_fid",), ("eval_score",)]
+    panels = [p for p in panels if any(k in r for r in rows for k in p)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3), squeeze=False)
+    for ax, keys in zip(axes[0], panels, strict=True):
+        for key in keys:
+            pts = [(e, r[key]) for e, r in zip(epochs, rows, strict=True) if key in r]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=key)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
 def train(args: argparse.Namespace, device: str) -> int:
     ckpt = read_checkpoint(args.resume, KIND) if args.resume else None
     config = ckpt["config"] if ckpt else {"kind": KIND, **{k: getattr(args, k) for k in MODEL_KEYS}}
@@ -341,13 +402,21 @@ def train(args: argparse.Namespace, device: str) -> int:
             run.out_dir / f"samples_epoch{epoch + 1:03d}.png",
             nrow=grid_width,
         )
+        if args.eval_every and (epoch + 1) % args.eval_every == 0:
+            row.update(score_generator(trainer, config, args.eval_n, device))
         run.metrics.append(row)
+        plot_metrics(run.metrics.rows, run.out_dir / "metrics.png")
         run.partial = {}
         run.save(trainer.state_dict(), epoch + 1, 0, {})
         print(
             f"epoch {epoch + 1}/{args.epochs}: D loss {row['d_loss']:.4f}, "
             f"G loss {row['g_loss']:.4f}, "
             f"D(x) {row['d_real']:.3f}, D(G(z)) {row['d_fake']:.3f}, {seconds:.1f}s -> {grid.name}"
+            + (
+                f"; FID {row['eval_fid']:.2f}, score {row['eval_score']:.2f}"
+                if "eval_fid" in row
+                else ""
+            )
         )
     return 0
 
@@ -364,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--ema must be in [0, 1) (0 = off), got {args.ema}")
     if args.width < 1:
         parser.error(f"--width must be >= 1, got {args.width}")
+    if args.eval_every < 0 or args.eval_n < 2:
+        parser.error("--eval-every must be >= 0 and --eval-n >= 2")
     device = choose_device(args.device)
     if args.sample is not None:
         return sample_mode(args, device)

@@ -31,6 +31,14 @@ gan = _load("mnist_gan")
 vae = _load("mnist_vae")
 
 SMALL = ["--device", "cpu", "--subset", "256", "--batch-size", "64", "--no-progress"]
+
+
+def small(script) -> list[str]:
+    """SMALL, plus (for the GAN) a cheap per-epoch sample-quality evaluation, so the tests
+    also check that scoring leaves the training's random stream (exact resume) untouched."""
+    return [*SMALL, "--eval-every", "1", "--eval-n", "64"] if script is gan else SMALL
+
+
 # the conv models are slower on cpu: fewer, smaller batches and a narrow DCGAN
 TINY = ["--device", "cpu", "--subset", "128", "--batch-size", "32", "--no-progress"]
 TINY_GAN = [*TINY, "--width", "8"]
@@ -76,7 +84,7 @@ def _assert_same_checkpoint(a: Path, b: Path) -> None:
 @pytest.mark.parametrize("script", [gan, vae], ids=["gan", "vae"])
 def test_train_writes_outputs(tmp_path, script):
     out = tmp_path / "run"
-    assert script.main([*SMALL, "--epochs", "1", "--out", str(out)]) == 0
+    assert script.main([*small(script), "--epochs", "1", "--out", str(out)]) == 0
     assert (out / "checkpoint.pkl").exists()
     assert (out / "samples_epoch001.png").exists()
     rows = json.loads((out / "metrics.json").read_text())
@@ -87,20 +95,24 @@ def test_train_writes_outputs(tmp_path, script):
         assert np.isfinite(rows[0]["test_loss"])
     else:
         assert np.isfinite(rows[0]["d_loss"]) and np.isfinite(rows[0]["g_loss"])
+        assert rows[0]["eval_fid"] > 0 and 1 <= rows[0]["eval_score"] <= 10
 
 
 @pytest.mark.parametrize("script", [gan, vae], ids=["gan", "vae"])
 def test_resume_is_bit_exact(tmp_path, script):
     straight, split = tmp_path / "straight", tmp_path / "split"
-    assert script.main([*SMALL, "--epochs", "2", "--out", str(straight)]) == 0
-    assert script.main([*SMALL, "--epochs", "1", "--out", str(split)]) == 0
-    assert script.main([*SMALL, "--epochs", "2", "--resume", str(split / "checkpoint.pkl")]) == 0
+    assert script.main([*small(script), "--epochs", "2", "--out", str(straight)]) == 0
+    assert script.main([*small(script), "--epochs", "1", "--out", str(split)]) == 0
+    assert (
+        script.main([*small(script), "--epochs", "2", "--resume", str(split / "checkpoint.pkl")])
+        == 0
+    )
     _assert_same_checkpoint(straight / "checkpoint.pkl", split / "checkpoint.pkl")
 
 
 def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path, monkeypatch):
     straight, split = tmp_path / "straight", tmp_path / "split"
-    assert gan.main([*SMALL, "--epochs", "2", "--out", str(straight)]) == 0
+    assert gan.main([*small(gan), "--epochs", "2", "--out", str(straight)]) == 0
 
     original = gan.GANTrainer.step
     calls = {"n": 0}
@@ -112,18 +124,18 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path, monkeypatch):
         return original(self, real)
 
     monkeypatch.setattr(gan.GANTrainer, "step", interrupting_step)
-    assert gan.main([*SMALL, "--epochs", "2", "--out", str(split)]) == 130
+    assert gan.main([*small(gan), "--epochs", "2", "--out", str(split)]) == 130
     ckpt = load_checkpoint(split / "checkpoint.pkl")
     assert (ckpt["epoch"], ckpt["batch"]) == (1, 1)
     monkeypatch.setattr(gan.GANTrainer, "step", original)
-    assert gan.main([*SMALL, "--epochs", "2", "--resume", str(split / "checkpoint.pkl")]) == 0
+    assert gan.main([*small(gan), "--epochs", "2", "--resume", str(split / "checkpoint.pkl")]) == 0
     _assert_same_checkpoint(straight / "checkpoint.pkl", split / "checkpoint.pkl")
 
 
 @pytest.mark.parametrize("script", [gan, vae], ids=["gan", "vae"])
 def test_sample_mode_writes_uint8_npy(tmp_path, script):
     out = tmp_path / "run"
-    assert script.main([*SMALL, "--epochs", "1", "--out", str(out)]) == 0
+    assert script.main([*small(script), "--epochs", "1", "--out", str(out)]) == 0
     target = tmp_path / "s.npy"
     assert (
         script.main(
@@ -194,7 +206,7 @@ def test_resume_rejects_wrong_kind(tmp_path, capsys):
     out = tmp_path / "run"
     assert vae.main([*SMALL, "--epochs", "1", "--out", str(out)]) == 0
     with pytest.raises(SystemExit) as exc:
-        gan.main([*SMALL, "--epochs", "2", "--resume", str(out / "checkpoint.pkl")])
+        gan.main([*small(gan), "--epochs", "2", "--resume", str(out / "checkpoint.pkl")])
     assert exc.value.code == 2
     assert "vae" in capsys.readouterr().err
 
