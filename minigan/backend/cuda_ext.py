@@ -9,11 +9,11 @@ dtypes raise ``TypeError`` (use the ``cupy`` or ``numpy`` implementation for flo
 Non-contiguous inputs are copied to C order; arrays updated in place (batch-norm running
 statistics, Adam's parameters and moments) must already be C-contiguous.
 
-Division of labour: this module validates shapes (reusing ``numpy_ref``'s pure-shape
-checks, so the error messages are the same), allocates every output and scratch buffer
-("workspace") with CuPy, and passes ``array.data.ptr`` plus the current stream
-(``cupy.cuda.get_current_stream().ptr``) to ``minigan._C``, which launches kernels on that
-stream and never allocates. Nothing synchronises: results are ready in stream order.
+Division of labour: this module validates shapes (with :mod:`minigan.backend.checks`,
+shared with ``numpy_ref``, so the error messages are the same), allocates every output and
+scratch buffer ("workspace") with CuPy, and passes ``array.data.ptr`` plus the current
+stream (``cupy.cuda.get_current_stream().ptr``) to ``minigan._C``, which launches kernels
+on that stream and never allocates. Nothing synchronises: results are ready in stream order.
 
 Importing this module never fails; ``unavailable_reason()`` says why it cannot be used
 ("" when it can), and the dispatcher in ``minigan.backend`` reports that reason.
@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from . import numpy_ref as _ref
+from . import checks
+from .checks import IntPair
 
 __all__ = [
     "ACTIVATION_CODES",
@@ -237,12 +238,7 @@ def linear_act_forward(
 ) -> Any:
     """y = act(x @ w.T + b); see numpy_ref.linear_act_forward."""
     op = "linear_act_forward"
-    _ref._check_act(op, act, slope)
-    _ref._check_linear(op, x, w)
-    if b is not None and b.shape != (w.shape[0],):
-        raise ValueError(
-            f"{op}: b.shape={b.shape} but w.shape={w.shape} needs b of shape ({w.shape[0]},)"
-        )
+    checks.linear_act_forward_args(x, w, b, act, slope)
     ext, cp = _require(op)
     device = _check_arrays(op, cp, x=x, w=w, b=b)
     with cp.cuda.Device(device):
@@ -270,14 +266,7 @@ def linear_act_backward(
 ) -> tuple[Any | None, Any | None, Any | None]:
     """(dx, dw, db) of y = act(x @ w.T + b); see numpy_ref.linear_act_backward."""
     op = "linear_act_backward"
-    _ref._check_act(op, act, slope)
-    _ref._check_linear(op, x, w)
-    expected = (x.shape[0], w.shape[0])
-    if dy.shape != expected or y.shape != expected:
-        raise ValueError(
-            f"{op}: dy and y must have shape {expected} = (N, M) for x.shape={x.shape}, "
-            f"w.shape={w.shape}; got dy.shape={dy.shape}, y.shape={y.shape}"
-        )
+    checks.linear_act_backward_args(dy, x, w, y, act, slope)
     ext, cp = _require(op)
     device = _check_arrays(op, cp, dy=dy, x=x, w=w, y=y)
     with cp.cuda.Device(device):
@@ -306,15 +295,13 @@ def conv2d_forward(
     x: Any,
     w: Any,
     b: Any | None,
-    stride: _ref.IntPair = (1, 1),
-    padding: _ref.IntPair = (0, 0),
+    stride: IntPair = (1, 1),
+    padding: IntPair = (0, 0),
 ) -> Any:
     """2-D cross-correlation (PyTorch Conv2d); see numpy_ref.conv2d_forward."""
     op = "conv2d_forward"
-    stride = _ref._pair(stride, "stride", op, 1)
-    padding = _ref._pair(padding, "padding", op, 0)
-    _ref._check_conv(op, x, w, b, 1, 0)
-    ho, wo = _ref._conv2d_out_hw(op, x.shape, w.shape, stride, padding)
+    stride, padding = checks.conv2d_forward_args(x, w, b, stride, padding)
+    ho, wo = checks.conv2d_out_hw(op, x.shape, w.shape, stride, padding)
     ext, cp = _require(op)
     device = _check_arrays(op, cp, x=x, w=w, b=b)
     n, c, h, wd = x.shape
@@ -336,24 +323,16 @@ def conv2d_backward(
     dy: Any,
     x: Any,
     w: Any,
-    stride: _ref.IntPair = (1, 1),
-    padding: _ref.IntPair = (0, 0),
+    stride: IntPair = (1, 1),
+    padding: IntPair = (0, 0),
     need_dx: bool = True,
     need_dw: bool = True,
     need_db: bool = True,
 ) -> tuple[Any | None, Any | None, Any | None]:
     """(dx, dw, db) of conv2d_forward; see numpy_ref.conv2d_backward."""
     op = "conv2d_backward"
-    stride = _ref._pair(stride, "stride", op, 1)
-    padding = _ref._pair(padding, "padding", op, 0)
-    _ref._check_conv(op, x, w, None, 1, 0)
-    ho, wo = _ref._conv2d_out_hw(op, x.shape, w.shape, stride, padding)
-    expected = (x.shape[0], w.shape[0], ho, wo)
-    if dy.shape != expected:
-        raise ValueError(
-            f"{op}: dy.shape={dy.shape} but expected {expected} = (N, O, Ho, Wo) for "
-            f"x.shape={x.shape}, w.shape={w.shape}, stride={stride}, padding={padding}"
-        )
+    stride, padding = checks.conv2d_backward_args(dy, x, w, stride, padding)
+    ho, wo = dy.shape[2:]
     ext, cp = _require(op)
     device = _check_arrays(op, cp, dy=dy, x=x, w=w)
     n, c, h, wd = x.shape
@@ -385,18 +364,16 @@ def conv_transpose2d_forward(
     x: Any,
     w: Any,
     b: Any | None,
-    stride: _ref.IntPair = (1, 1),
-    padding: _ref.IntPair = (0, 0),
-    output_padding: _ref.IntPair = (0, 0),
+    stride: IntPair = (1, 1),
+    padding: IntPair = (0, 0),
+    output_padding: IntPair = (0, 0),
 ) -> Any:
     """Transposed 2-D convolution (PyTorch ConvTranspose2d); see
     numpy_ref.conv_transpose2d_forward."""
     op = "conv_transpose2d_forward"
-    stride = _ref._pair(stride, "stride", op, 1)
-    padding = _ref._pair(padding, "padding", op, 0)
-    output_padding = _ref._pair(output_padding, "output_padding", op, 0)
-    _ref._check_conv(op, x, w, b, 0, 1)
-    out_hw = _ref._conv_transpose2d_out_hw(op, x.shape, w.shape, stride, padding, output_padding)
+    stride, padding, _, out_hw = checks.conv_transpose2d_forward_args(
+        x, w, b, stride, padding, output_padding
+    )
     ext, cp = _require(op)
     device = _check_arrays(op, cp, x=x, w=w, b=b)
     geometry = _transpose_geometry(x, w, out_hw, stride, padding)
@@ -416,27 +393,18 @@ def conv_transpose2d_backward(
     dy: Any,
     x: Any,
     w: Any,
-    stride: _ref.IntPair,
-    padding: _ref.IntPair,
-    output_padding: _ref.IntPair,
+    stride: IntPair,
+    padding: IntPair,
+    output_padding: IntPair,
     need_dx: bool = True,
     need_dw: bool = True,
     need_db: bool = True,
 ) -> tuple[Any | None, Any | None, Any | None]:
     """(dx, dw, db) of conv_transpose2d_forward; see numpy_ref.conv_transpose2d_backward."""
     op = "conv_transpose2d_backward"
-    stride = _ref._pair(stride, "stride", op, 1)
-    padding = _ref._pair(padding, "padding", op, 0)
-    output_padding = _ref._pair(output_padding, "output_padding", op, 0)
-    _ref._check_conv(op, x, w, None, 0, 1)
-    out_hw = _ref._conv_transpose2d_out_hw(op, x.shape, w.shape, stride, padding, output_padding)
-    expected = (x.shape[0], w.shape[1], *out_hw)
-    if dy.shape != expected:
-        raise ValueError(
-            f"{op}: dy.shape={dy.shape} but expected {expected} = (N, Cout, Ho, Wo) for "
-            f"x.shape={x.shape}, w.shape={w.shape}, stride={stride}, padding={padding}, "
-            f"output_padding={output_padding}"
-        )
+    stride, padding, _, out_hw = checks.conv_transpose2d_backward_args(
+        dy, x, w, stride, padding, output_padding
+    )
     ext, cp = _require(op)
     device = _check_arrays(op, cp, dy=dy, x=x, w=w)
     geometry = _transpose_geometry(x, w, out_hw, stride, padding)
@@ -478,21 +446,7 @@ def batchnorm_forward(
     """(y, mean, invstd); running statistics updated in place. See
     numpy_ref.batchnorm_forward."""
     op = "batchnorm_forward"
-    _axes, _bshape, count = _ref._bn_layout(op, x)
-    _ref._check_per_channel(
-        op, x, gamma=gamma, beta=beta, running_mean=running_mean, running_var=running_var
-    )
-    if (running_mean is None) != (running_var is None):
-        raise ValueError(f"{op}: give both running_mean and running_var, or neither")
-    if training and count <= 1:
-        raise ValueError(
-            f"{op}: expected more than 1 value per channel when training, got x.shape={x.shape}"
-        )
-    if not training and (running_mean is None or running_var is None):
-        raise ValueError(
-            f"{op}: eval mode (training=False) needs running_mean and running_var "
-            f"(x.shape={x.shape})"
-        )
+    checks.batchnorm_forward_args(x, gamma, beta, running_mean, running_var, training)
     ext, cp = _require(op)
     device = _check_arrays(
         op, cp, x=x, gamma=gamma, beta=beta, running_mean=running_mean, running_var=running_var
@@ -527,10 +481,7 @@ def batchnorm_backward(
 ) -> tuple[Any | None, Any | None, Any | None]:
     """(dx, dgamma, dbeta) of batchnorm_forward; see numpy_ref.batchnorm_backward."""
     op = "batchnorm_backward"
-    _ref._bn_layout(op, x)
-    if dy.shape != x.shape:
-        raise ValueError(f"{op}: dy.shape={dy.shape} must equal x.shape={x.shape}")
-    _ref._check_per_channel(op, x, gamma=gamma, mean=mean, invstd=invstd)
+    checks.batchnorm_backward_args(dy, x, gamma, mean, invstd)
     if gamma is None:
         need_dgamma = need_dbeta = False
     ext, cp = _require(op)
@@ -560,14 +511,7 @@ def sigmoid_bce_forward_backward(
     """(loss as a 0-d array, dlogits) of the stable BCE on logits; see
     numpy_ref.sigmoid_bce_forward_backward."""
     op = "sigmoid_bce_forward_backward"
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"{op}: reduction must be 'mean' or 'sum', got {reduction!r}")
-    if np.shape(targets) != np.shape(logits):
-        raise ValueError(
-            f"{op}: targets.shape={np.shape(targets)} must equal logits.shape={np.shape(logits)}"
-        )
-    if math.prod(np.shape(logits)) == 0:
-        raise ValueError(f"{op}: empty input (logits.shape={np.shape(logits)})")
+    checks.sigmoid_bce_args(logits, targets, reduction)
     ext, cp = _require(op)
     device = _check_arrays(op, cp, logits=logits)
     with cp.cuda.Device(device):
@@ -604,23 +548,12 @@ def adam_step(
     """One in-place Adam update of every parameter with a gradient, in ONE kernel launch
     (a device table of pointers); see numpy_ref.adam_step."""
     op = "adam_step"
-    if not (len(params) == len(grads) == len(exp_avgs) == len(exp_avg_sqs)):
-        raise ValueError(
-            f"{op}: params, grads, exp_avgs, exp_avg_sqs must have equal lengths, got "
-            f"{len(params)}, {len(grads)}, {len(exp_avgs)}, {len(exp_avg_sqs)}"
-        )
-    if int(step) != step or step < 1:
-        raise ValueError(f"{op}: step must be a positive int (1-based), got {step!r}")
-    live = []
-    for k, (p, g, m, v) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs)):
-        if g is None:
-            continue
-        for name, arr in (("grads", g), ("exp_avgs", m), ("exp_avg_sqs", v)):
-            if arr.shape != p.shape:
-                raise ValueError(
-                    f"{op}: {name}[{k}].shape={arr.shape} must equal params[{k}].shape={p.shape}"
-                )
-        live.append((k, p, g, m, v))
+    checks.adam_step_args(params, grads, exp_avgs, exp_avg_sqs, step)
+    live = [
+        (k, p, g, m, v)
+        for k, (p, g, m, v) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs))
+        if g is not None
+    ]
     if not live:
         return
     ext, cp = _require(op)

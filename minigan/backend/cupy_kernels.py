@@ -38,8 +38,8 @@ the Adam update) becomes a single ``cupy.ElementwiseKernel`` that reads its inpu
 once and writes its outputs once, instead of one CuPy call (one full read and write)
 per arithmetic step. Matrix products go to cuBLAS through ``cupy.matmul``.
 
-Validation (shapes, strides, activation names, ...) reuses numpy_ref's pure
-shape-checking helpers, so error messages are identical on both devices.
+Validation (shapes, strides, activation names, ...) is :mod:`minigan.backend.checks`,
+shared with numpy_ref, so error messages are identical on both devices.
 """
 
 from __future__ import annotations
@@ -49,18 +49,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from .numpy_ref import (
-    ACTIVATIONS,
-    IntPair,
-    _bn_layout,
-    _check_act,
-    _check_conv,
-    _check_linear,
-    _check_per_channel,
-    _conv2d_out_hw,
-    _conv_transpose2d_out_hw,
-    _pair,
-)
+from . import checks
+from .checks import ACTIVATIONS, IntPair
 
 try:
     import cupy as cp
@@ -248,13 +238,7 @@ def linear_act_forward(
     One cuBLAS GEMM, then one fused elementwise kernel for bias + activation, in place
     on the GEMM output (skipped for act "none" without bias).
     """
-    op = "linear_act_forward"
-    _check_act(op, act, slope)
-    _check_linear(op, x, w)
-    if b is not None and b.shape != (w.shape[0],):
-        raise ValueError(
-            f"{op}: b.shape={b.shape} but w.shape={w.shape} needs b of shape ({w.shape[0]},)"
-        )
+    checks.linear_act_forward_args(x, w, b, act, slope)
     y = cp.matmul(x, w.T)
     if b is not None:
         _act_forward_kernel(act, True)(b.astype(y.dtype, copy=False), slope, y)
@@ -279,15 +263,7 @@ def linear_act_backward(
     dz = dy * act'(y) is one fused elementwise pass reading dy and the saved output y;
     then dx = dz @ w and dw = dz.T @ x are cuBLAS GEMMs and db a column sum.
     """
-    op = "linear_act_backward"
-    _check_act(op, act, slope)
-    _check_linear(op, x, w)
-    expected = (x.shape[0], w.shape[0])
-    if dy.shape != expected or y.shape != expected:
-        raise ValueError(
-            f"{op}: dy and y must have shape {expected} = (N, M) for x.shape={x.shape}, "
-            f"w.shape={w.shape}; got dy.shape={dy.shape}, y.shape={y.shape}"
-        )
+    checks.linear_act_backward_args(dy, x, w, y, act, slope)
     if act == "none":
         dz = dy
     else:
@@ -416,11 +392,7 @@ def conv2d_forward(
     im2col (one strided copy) + one cuBLAS GEMM for the whole batch; the bias add is
     fused into the copy back to NCHW.
     """
-    op = "conv2d_forward"
-    stride = _pair(stride, "stride", op, 1)
-    padding = _pair(padding, "padding", op, 0)
-    _check_conv(op, x, w, b, 1, 0)
-    _conv2d_out_hw(op, x.shape, w.shape, stride, padding)
+    stride, padding = checks.conv2d_forward_args(x, w, b, stride, padding)
     return _conv2d_core(x, w, stride, padding, b)
 
 
@@ -439,17 +411,7 @@ def conv2d_backward(
     dx: one GEMM + col2im (kh*kw strided adds); dw: one GEMM against x's patch matrix;
     db: a sum over (N, Ho, Wo).
     """
-    op = "conv2d_backward"
-    stride = _pair(stride, "stride", op, 1)
-    padding = _pair(padding, "padding", op, 0)
-    _check_conv(op, x, w, None, 1, 0)
-    ho, wo = _conv2d_out_hw(op, x.shape, w.shape, stride, padding)
-    expected = (x.shape[0], w.shape[0], ho, wo)
-    if dy.shape != expected:
-        raise ValueError(
-            f"{op}: dy.shape={dy.shape} but expected {expected} = (N, O, Ho, Wo) for "
-            f"x.shape={x.shape}, w.shape={w.shape}, stride={stride}, padding={padding}"
-        )
+    stride, padding = checks.conv2d_backward_args(dy, x, w, stride, padding)
     kh, kw = w.shape[2:]
     dx = _conv2d_input_grad(dy, w, x.shape[2:], stride, padding) if need_dx else None
     dw = _conv2d_weight_grad(dy, x, kh, kw, stride, padding) if need_dw else None
@@ -470,12 +432,9 @@ def conv_transpose2d_forward(
     The adjoint of conv2d: conv2d's input-gradient path (one GEMM + col2im) applied to
     x, into an output of size (H-1)*s - 2p + k + output_padding; then the bias.
     """
-    op = "conv_transpose2d_forward"
-    stride = _pair(stride, "stride", op, 1)
-    padding = _pair(padding, "padding", op, 0)
-    output_padding = _pair(output_padding, "output_padding", op, 0)
-    _check_conv(op, x, w, b, 0, 1)
-    out_hw = _conv_transpose2d_out_hw(op, x.shape, w.shape, stride, padding, output_padding)
+    stride, padding, _, out_hw = checks.conv_transpose2d_forward_args(
+        x, w, b, stride, padding, output_padding
+    )
     y = _conv2d_input_grad(x, w, out_hw, stride, padding)
     if b is not None:
         y += b.astype(y.dtype, copy=False).reshape(-1, 1, 1)
@@ -498,19 +457,9 @@ def conv_transpose2d_backward(
     dx = conv2d forward of dy (im2col + one GEMM); dw = conv2d's weight gradient with x
     as the "output gradient" and dy as the "input" (one GEMM); db a sum.
     """
-    op = "conv_transpose2d_backward"
-    stride = _pair(stride, "stride", op, 1)
-    padding = _pair(padding, "padding", op, 0)
-    output_padding = _pair(output_padding, "output_padding", op, 0)
-    _check_conv(op, x, w, None, 0, 1)
-    out_hw = _conv_transpose2d_out_hw(op, x.shape, w.shape, stride, padding, output_padding)
-    expected = (x.shape[0], w.shape[1], *out_hw)
-    if dy.shape != expected:
-        raise ValueError(
-            f"{op}: dy.shape={dy.shape} but expected {expected} = (N, Cout, Ho, Wo) for "
-            f"x.shape={x.shape}, w.shape={w.shape}, stride={stride}, padding={padding}, "
-            f"output_padding={output_padding}"
-        )
+    stride, padding, _, _ = checks.conv_transpose2d_backward_args(
+        dy, x, w, stride, padding, output_padding
+    )
     kh, kw = w.shape[2:]
     dx = _conv2d_core(dy, w, stride, padding) if need_dx else None
     dw = _conv2d_weight_grad(x, dy, kh, kw, stride, padding) if need_dw else None
@@ -540,23 +489,10 @@ def batchnorm_forward(
     unbiased factor n/(n-1). The normalisation y = (x - mean)*invstd*gamma + beta is one
     fused elementwise pass. Returns (y, mean, invstd), mean and invstd of shape (C,).
     """
-    op = "batchnorm_forward"
-    axes, bshape, n = _bn_layout(op, x)
-    _check_per_channel(
-        op,
-        x,
-        gamma=gamma,
-        beta=beta,
-        running_mean=running_mean,
-        running_var=running_var,
+    axes, bshape, n = checks.batchnorm_forward_args(
+        x, gamma, beta, running_mean, running_var, training
     )
-    if (running_mean is None) != (running_var is None):
-        raise ValueError(f"{op}: give both running_mean and running_var, or neither")
     if training:
-        if n <= 1:
-            raise ValueError(
-                f"{op}: expected more than 1 value per channel when training, got x.shape={x.shape}"
-            )
         mean = x.mean(axis=axes)
         var = _sq_dev_sum_kernel()(x, mean.reshape(bshape), axis=axes) / n
         invstd = 1 / cp.sqrt(var + eps)
@@ -566,11 +502,6 @@ def batchnorm_forward(
             running_var *= 1 - momentum
             running_var += (momentum * n / (n - 1)) * var
     else:
-        if running_mean is None or running_var is None:
-            raise ValueError(
-                f"{op}: eval mode (training=False) needs running_mean and running_var "
-                f"(x.shape={x.shape})"
-            )
         mean = running_mean.astype(x.dtype, copy=True)
         invstd = (1 / cp.sqrt(running_var + eps)).astype(x.dtype, copy=False)
     g = 1.0 if gamma is None else gamma.astype(x.dtype, copy=False).reshape(bshape)
@@ -596,11 +527,7 @@ def batchnorm_backward(
     that recomputes xhat on the fly); then the training dx is one fused elementwise
     pass (xhat recomputed again rather than stored). Eval dx is dy * gamma * invstd.
     """
-    op = "batchnorm_backward"
-    axes, bshape, n = _bn_layout(op, x)
-    if dy.shape != x.shape:
-        raise ValueError(f"{op}: dy.shape={dy.shape} must equal x.shape={x.shape}")
-    _check_per_channel(op, x, gamma=gamma, mean=mean, invstd=invstd)
+    axes, bshape, n = checks.batchnorm_backward_args(dy, x, gamma, mean, invstd)
     if gamma is None:
         need_dgamma = need_dbeta = False
     mean = mean.astype(x.dtype, copy=False)
@@ -649,16 +576,8 @@ def sigmoid_bce_forward_backward(
     e = exp(-|x|) <= 1 (finite for logits like +-1e4); one sum then reduces the loss.
     Returns (loss, dlogits) with loss a 0-d array on the GPU (no host copy).
     """
-    op = "sigmoid_bce_forward_backward"
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"{op}: reduction must be 'mean' or 'sum', got {reduction!r}")
+    checks.sigmoid_bce_args(logits, targets, reduction)
     x = logits
-    if not hasattr(targets, "shape"):  # a list or a Python number
-        targets = cp.asarray(targets, dtype=x.dtype)
-    if targets.shape != x.shape:
-        raise ValueError(f"{op}: targets.shape={targets.shape} must equal logits.shape={x.shape}")
-    if x.size == 0:
-        raise ValueError(f"{op}: empty input (logits.shape={x.shape})")
     t = cp.asarray(targets, dtype=x.dtype)
     n_div = x.size if reduction == "mean" else 1
     losses, grad = _bce_kernel()(x, t, n_div)
@@ -692,22 +611,7 @@ def adam_step(
     no scratch buffer. All shapes are checked before anything is updated. Grads are not
     modified; a grad of None skips its parameter.
     """
-    op = "adam_step"
-    if not (len(params) == len(grads) == len(exp_avgs) == len(exp_avg_sqs)):
-        raise ValueError(
-            f"{op}: params, grads, exp_avgs, exp_avg_sqs must have equal lengths, got "
-            f"{len(params)}, {len(grads)}, {len(exp_avgs)}, {len(exp_avg_sqs)}"
-        )
-    if int(step) != step or step < 1:
-        raise ValueError(f"{op}: step must be a positive int (1-based), got {step!r}")
-    for k, (p, g, m, v) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs)):
-        if g is None:
-            continue
-        for name, arr in (("grads", g), ("exp_avgs", m), ("exp_avg_sqs", v)):
-            if arr.shape != p.shape:
-                raise ValueError(
-                    f"{op}: {name}[{k}].shape={arr.shape} must equal params[{k}].shape={p.shape}"
-                )
+    checks.adam_step_args(params, grads, exp_avgs, exp_avg_sqs, step)
     bias_c1 = 1 - beta1**step
     bias_c2 = 1 - beta2**step
     step_size = lr / bias_c1

@@ -4,8 +4,10 @@
 """NumPy reference kernels ("the oracle").
 
 Every kernel here is a plain function on NumPy arrays. It computes in the dtype of its
-inputs (float32 for training, float64 for gradient checks) and checks shapes, raising
-``ValueError`` messages that name the op, the shapes and what was expected.
+inputs (float32 for training, float64 for gradient checks). Each starts with one call
+into :mod:`minigan.backend.checks`, which validates the arguments (raising ``ValueError``
+messages that name the op, the shapes and what was expected) and returns the normalised
+values the math needs; the same checks are shared by every implementation.
 
 The reference exists for two reasons: it is the *oracle* that every faster backend
 (C++/CUDA) is tested against, and it is the *CPU path* that actually trains the models
@@ -41,6 +43,9 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import checks
+from .checks import ACTIVATIONS, IntPair
+
 __all__ = [
     "ACTIVATIONS",
     "adam_step",
@@ -55,40 +60,10 @@ __all__ = [
     "sigmoid_bce_forward_backward",
 ]
 
-ACTIVATIONS = ("none", "relu", "leaky_relu", "tanh", "sigmoid")
-
-IntPair = int | tuple[int, int] | Sequence[int]
-
 
 # ----------------------------------------------------------------------------------
 # Small helpers
 # ----------------------------------------------------------------------------------
-
-
-def _pair(value: IntPair, name: str, op: str, minimum: int) -> tuple[int, int]:
-    """Turn an int or a pair of ints into a pair, checking each entry is >= minimum."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        pair = (int(value), int(value))
-    else:
-        try:
-            items = tuple(value)  # type: ignore[arg-type]
-        except TypeError:
-            items = ()
-        if len(items) != 2 or not all(isinstance(v, (int, np.integer)) for v in items):
-            raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-        pair = (int(items[0]), int(items[1]))
-    if min(pair) < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
-    return pair
-
-
-def _check_act(op: str, act: str, slope: float) -> None:
-    if act not in ACTIVATIONS:
-        raise ValueError(f"{op}: unknown activation {act!r}, expected one of {ACTIVATIONS}")
-    if act == "leaky_relu" and slope < 0:
-        # The backward pass reads the slope off the sign of the saved output y, which
-        # only works when act(z) has the sign of z, i.e. slope >= 0.
-        raise ValueError(f"{op}: leaky_relu needs slope >= 0, got slope={slope}")
 
 
 def _sigmoid_(z: np.ndarray) -> np.ndarray:
@@ -187,18 +162,6 @@ def _conv2d_weight_grad(
 # ----------------------------------------------------------------------------------
 
 
-def _check_linear(op: str, x: np.ndarray, w: np.ndarray) -> None:
-    if x.ndim != 2 or w.ndim != 2:
-        raise ValueError(
-            f"{op}: expected 2-D x (N, K) and w (M, K), got x.shape={x.shape}, w.shape={w.shape}"
-        )
-    if x.shape[1] != w.shape[1]:
-        raise ValueError(
-            f"{op}: x has {x.shape[1]} features but w expects {w.shape[1]} "
-            f"(x.shape={x.shape}, w.shape={w.shape})"
-        )
-
-
 def linear_act_forward(
     x: np.ndarray,
     w: np.ndarray,
@@ -224,13 +187,7 @@ def linear_act_forward(
     The activation is applied in place on the freshly computed z, so the whole layer
     is one GEMM plus one or two elementwise passes.
     """
-    op = "linear_act_forward"
-    _check_act(op, act, slope)
-    _check_linear(op, x, w)
-    if b is not None and b.shape != (w.shape[0],):
-        raise ValueError(
-            f"{op}: b.shape={b.shape} but w.shape={w.shape} needs b of shape ({w.shape[0]},)"
-        )
+    checks.linear_act_forward_args(x, w, b, act, slope)
     y = x @ w.T
     if b is not None:
         y += b
@@ -279,15 +236,7 @@ def linear_act_backward(
     Returns ``(dx, dw, db)``; an entry is ``None`` when its ``need_*`` flag is False
     (pass ``need_db=False`` when the layer has no bias).
     """
-    op = "linear_act_backward"
-    _check_act(op, act, slope)
-    _check_linear(op, x, w)
-    expected = (x.shape[0], w.shape[0])
-    if dy.shape != expected or y.shape != expected:
-        raise ValueError(
-            f"{op}: dy and y must have shape {expected} = (N, M) for x.shape={x.shape}, "
-            f"w.shape={w.shape}; got dy.shape={dy.shape}, y.shape={y.shape}"
-        )
+    checks.linear_act_backward_args(dy, x, w, y, act, slope)
     if act == "none":
         dz = dy
     elif act == "relu":
@@ -312,53 +261,6 @@ def linear_act_backward(
 # ----------------------------------------------------------------------------------
 # Convolution
 # ----------------------------------------------------------------------------------
-
-
-def _check_conv(
-    op: str,
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    x_channels_axis_of_w: int,
-    bias_axis_of_w: int,
-) -> None:
-    """Shared checks for conv2d (w is (O, C, kh, kw)) and conv_transpose2d
-    (w is (Cin, Cout, kh, kw)): ranks, channel counts and bias length."""
-    if x.ndim != 4:
-        raise ValueError(f"{op}: x must be 4-D (N, C, H, W), got x.shape={x.shape}")
-    if w.ndim != 4:
-        raise ValueError(f"{op}: w must be 4-D, got w.shape={w.shape}")
-    if min(x.shape[2:] + w.shape[2:]) < 1:
-        raise ValueError(f"{op}: empty image or kernel (x.shape={x.shape}, w.shape={w.shape})")
-    if x.shape[1] != w.shape[x_channels_axis_of_w]:
-        raise ValueError(
-            f"{op}: x has {x.shape[1]} channels but w expects "
-            f"{w.shape[x_channels_axis_of_w]} (x.shape={x.shape}, w.shape={w.shape})"
-        )
-    n_out = w.shape[bias_axis_of_w]
-    if b is not None and b.shape != (n_out,):
-        raise ValueError(
-            f"{op}: b.shape={b.shape} but w.shape={w.shape} needs b of shape ({n_out},)"
-        )
-
-
-def _conv2d_out_hw(
-    op: str,
-    x_shape: tuple[int, ...],
-    w_shape: tuple[int, ...],
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-) -> tuple[int, int]:
-    """Ho = (H + 2*ph - kh) // sh + 1 (likewise Wo); the padded input must fit a kernel."""
-    h, w_ = x_shape[2:]
-    kh, kw = w_shape[2:]
-    hp, wp = h + 2 * padding[0], w_ + 2 * padding[1]
-    if hp < kh or wp < kw:
-        raise ValueError(
-            f"{op}: padded input {hp}x{wp} is smaller than the {kh}x{kw} kernel "
-            f"(x.shape={tuple(x_shape)}, w.shape={tuple(w_shape)}, padding={padding})"
-        )
-    return (hp - kh) // stride[0] + 1, (wp - kw) // stride[1] + 1
 
 
 def conv2d_forward(
@@ -387,11 +289,7 @@ def conv2d_forward(
     Implemented as im2col (a strided window view, copied once into a patch matrix)
     followed by one matrix product per image.
     """
-    op = "conv2d_forward"
-    stride = _pair(stride, "stride", op, 1)
-    padding = _pair(padding, "padding", op, 0)
-    _check_conv(op, x, w, b, 1, 0)
-    _conv2d_out_hw(op, x.shape, w.shape, stride, padding)
+    stride, padding = checks.conv2d_forward_args(x, w, b, stride, padding)
     y = _conv2d_core(x, w, stride, padding)
     if b is not None:
         y += b.reshape(-1, 1, 1)
@@ -425,50 +323,12 @@ def conv2d_backward(
 
     Returns ``(dx, dw, db)``; entries are ``None`` when not needed.
     """
-    op = "conv2d_backward"
-    stride = _pair(stride, "stride", op, 1)
-    padding = _pair(padding, "padding", op, 0)
-    _check_conv(op, x, w, None, 1, 0)
-    ho, wo = _conv2d_out_hw(op, x.shape, w.shape, stride, padding)
-    expected = (x.shape[0], w.shape[0], ho, wo)
-    if dy.shape != expected:
-        raise ValueError(
-            f"{op}: dy.shape={dy.shape} but expected {expected} = (N, O, Ho, Wo) for "
-            f"x.shape={x.shape}, w.shape={w.shape}, stride={stride}, padding={padding}"
-        )
+    stride, padding = checks.conv2d_backward_args(dy, x, w, stride, padding)
     kh, kw = w.shape[2:]
     dx = _conv2d_input_grad(dy, w, x.shape[2:], stride, padding) if need_dx else None
     dw = _conv2d_weight_grad(dy, x, kh, kw, stride, padding) if need_dw else None
     db = dy.sum(axis=(0, 2, 3)) if need_db else None
     return dx, dw, db
-
-
-def _conv_transpose2d_out_hw(
-    op: str,
-    x_shape: tuple[int, ...],
-    w_shape: tuple[int, ...],
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-    output_padding: tuple[int, int],
-) -> tuple[int, int]:
-    """Ho = (H - 1)*sh - 2*ph + kh + oph (likewise Wo), checking oph < sh and Ho >= 1."""
-    if output_padding[0] >= stride[0] or output_padding[1] >= stride[1]:
-        raise ValueError(
-            f"{op}: output_padding={output_padding} must be smaller than "
-            f"stride={stride} (dilation is 1) (x.shape={tuple(x_shape)}, "
-            f"w.shape={tuple(w_shape)})"
-        )
-    out = tuple(
-        (x_shape[2 + d] - 1) * stride[d] - 2 * padding[d] + w_shape[2 + d] + output_padding[d]
-        for d in range(2)
-    )
-    if min(out) < 1:
-        raise ValueError(
-            f"{op}: output size {out[0]}x{out[1]} is empty (x.shape={tuple(x_shape)}, "
-            f"w.shape={tuple(w_shape)}, stride={stride}, padding={padding}, "
-            f"output_padding={output_padding})"
-        )
-    return out[0], out[1]
 
 
 def conv_transpose2d_forward(
@@ -504,12 +364,9 @@ def conv_transpose2d_forward(
         dw[ci, co, a, b'] = sum_{n, i, j} x[n, ci, i, j] * dypad[n, co, i*sh + a, j*sw + b']
         db[co] = sum_{n, i, j} dy[n, co, i, j]
     """
-    op = "conv_transpose2d_forward"
-    stride = _pair(stride, "stride", op, 1)
-    padding = _pair(padding, "padding", op, 0)
-    output_padding = _pair(output_padding, "output_padding", op, 0)
-    _check_conv(op, x, w, b, 0, 1)
-    out_hw = _conv_transpose2d_out_hw(op, x.shape, w.shape, stride, padding, output_padding)
+    stride, padding, _, out_hw = checks.conv_transpose2d_forward_args(
+        x, w, b, stride, padding, output_padding
+    )
     y = _conv2d_input_grad(x, w, out_hw, stride, padding)
     if b is not None:
         y += b.reshape(-1, 1, 1)
@@ -539,19 +396,9 @@ def conv_transpose2d_backward(
     (dw is conv2d's weight gradient with x as the "output gradient" and dy as the
     "input".) Returns ``(dx, dw, db)``; entries are ``None`` when not needed.
     """
-    op = "conv_transpose2d_backward"
-    stride = _pair(stride, "stride", op, 1)
-    padding = _pair(padding, "padding", op, 0)
-    output_padding = _pair(output_padding, "output_padding", op, 0)
-    _check_conv(op, x, w, None, 0, 1)
-    out_hw = _conv_transpose2d_out_hw(op, x.shape, w.shape, stride, padding, output_padding)
-    expected = (x.shape[0], w.shape[1], *out_hw)
-    if dy.shape != expected:
-        raise ValueError(
-            f"{op}: dy.shape={dy.shape} but expected {expected} = (N, Cout, Ho, Wo) for "
-            f"x.shape={x.shape}, w.shape={w.shape}, stride={stride}, padding={padding}, "
-            f"output_padding={output_padding}"
-        )
+    stride, padding, _, _ = checks.conv_transpose2d_backward_args(
+        dy, x, w, stride, padding, output_padding
+    )
     kh, kw = w.shape[2:]
     dx = _conv2d_core(dy, w, stride, padding) if need_dx else None
     dw = _conv2d_weight_grad(x, dy, kh, kw, stride, padding) if need_dw else None
@@ -562,27 +409,6 @@ def conv_transpose2d_backward(
 # ----------------------------------------------------------------------------------
 # Batch normalisation
 # ----------------------------------------------------------------------------------
-
-
-def _bn_layout(op: str, x: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...], int]:
-    """Reduction axes (all but axis 1), broadcast shape of a per-channel vector, and n
-    = the number of elements per channel."""
-    if x.ndim < 2:
-        raise ValueError(f"{op}: x must be (N, C) or (N, C, H, W), got x.shape={x.shape}")
-    axes = (0, *range(2, x.ndim))
-    bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-    n = x.size // x.shape[1] if x.shape[1] else 0
-    return axes, bshape, n
-
-
-def _check_per_channel(op: str, x: np.ndarray, **vectors: np.ndarray | None) -> None:
-    c = x.shape[1]
-    for name, v in vectors.items():
-        if v is not None and v.shape != (c,):
-            raise ValueError(
-                f"{op}: {name}.shape={v.shape} but x.shape={x.shape} has {c} channels, "
-                f"expected ({c},)"
-            )
 
 
 def batchnorm_forward(
@@ -621,23 +447,10 @@ def batchnorm_forward(
         training: dx = gamma * invstd / n * (n * dy - sum dy - xhat * sum dy * xhat)
         eval:     dx = gamma * invstd * dy
     """
-    op = "batchnorm_forward"
-    axes, bshape, n = _bn_layout(op, x)
-    _check_per_channel(
-        op,
-        x,
-        gamma=gamma,
-        beta=beta,
-        running_mean=running_mean,
-        running_var=running_var,
+    axes, bshape, n = checks.batchnorm_forward_args(
+        x, gamma, beta, running_mean, running_var, training
     )
-    if (running_mean is None) != (running_var is None):
-        raise ValueError(f"{op}: give both running_mean and running_var, or neither")
     if training:
-        if n <= 1:
-            raise ValueError(
-                f"{op}: expected more than 1 value per channel when training, got x.shape={x.shape}"
-            )
         mean = x.mean(axis=axes)
         y = x - mean.reshape(bshape)
         var = np.mean(np.square(y), axis=axes)
@@ -648,11 +461,6 @@ def batchnorm_forward(
             running_var *= 1 - momentum
             running_var += (momentum * n / (n - 1)) * var
     else:
-        if running_mean is None or running_var is None:
-            raise ValueError(
-                f"{op}: eval mode (training=False) needs running_mean and running_var "
-                f"(x.shape={x.shape})"
-            )
         mean = running_mean.astype(x.dtype, copy=True)
         invstd = (1 / np.sqrt(running_var + eps)).astype(x.dtype, copy=False)
         y = x - mean.reshape(bshape)
@@ -688,11 +496,7 @@ def batchnorm_backward(
     no affine transform (gamma = 1); then dgamma and dbeta are None.
     Returns ``(dx, dgamma, dbeta)``; entries are ``None`` when not needed.
     """
-    op = "batchnorm_backward"
-    axes, bshape, n = _bn_layout(op, x)
-    if dy.shape != x.shape:
-        raise ValueError(f"{op}: dy.shape={dy.shape} must equal x.shape={x.shape}")
-    _check_per_channel(op, x, gamma=gamma, mean=mean, invstd=invstd)
+    axes, bshape, n = checks.batchnorm_backward_args(dy, x, gamma, mean, invstd)
     if gamma is None:
         need_dgamma = need_dbeta = False
     scale = invstd if gamma is None else gamma * invstd  # (C,)
@@ -745,16 +549,8 @@ def sigmoid_bce_forward_backward(
     targets must have exactly the logits' shape (no broadcasting) and are cast to the
     logits' dtype. Returns ``(loss, dlogits)`` with loss a 0-d array.
     """
-    op = "sigmoid_bce_forward_backward"
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"{op}: reduction must be 'mean' or 'sum', got {reduction!r}")
+    checks.sigmoid_bce_args(logits, targets, reduction)
     x = np.asarray(logits)
-    if np.shape(targets) != x.shape:
-        raise ValueError(
-            f"{op}: targets.shape={np.shape(targets)} must equal logits.shape={x.shape}"
-        )
-    if x.size == 0:
-        raise ValueError(f"{op}: empty input (logits.shape={x.shape})")
     t = np.asarray(targets, dtype=x.dtype)
     e = np.exp(-np.abs(x))  # in (0, 1]
     losses = np.maximum(x, 0)
@@ -802,14 +598,7 @@ def adam_step(
     parameter needs one scratch buffer (two with weight decay), nothing more.
     There is no backward: this is the end of the training step.
     """
-    op = "adam_step"
-    if not (len(params) == len(grads) == len(exp_avgs) == len(exp_avg_sqs)):
-        raise ValueError(
-            f"{op}: params, grads, exp_avgs, exp_avg_sqs must have equal lengths, got "
-            f"{len(params)}, {len(grads)}, {len(exp_avgs)}, {len(exp_avg_sqs)}"
-        )
-    if int(step) != step or step < 1:
-        raise ValueError(f"{op}: step must be a positive int (1-based), got {step!r}")
+    checks.adam_step_args(params, grads, exp_avgs, exp_avg_sqs, step)
     bias_c1 = 1 - beta1**step
     bias_c2 = 1 - beta2**step
     step_size = lr / bias_c1
@@ -817,11 +606,6 @@ def adam_step(
     for k, (p, g, m, v) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs)):
         if g is None:
             continue
-        for name, arr in (("grads", g), ("exp_avgs", m), ("exp_avg_sqs", v)):
-            if arr.shape != p.shape:
-                raise ValueError(
-                    f"{op}: {name}[{k}].shape={arr.shape} must equal params[{k}].shape={p.shape}"
-                )
         if weight_decay != 0:
             g = p * weight_decay
             g += grads[k]
