@@ -350,7 +350,7 @@ def train(args: argparse.Namespace, device: str) -> int:
         *arrays, batch_size=config["batch_size"], shuffle=True, seed=config["seed"], drop_last=True
     )
     G, D, trainer = build_models(config, device)
-    run = Run(out_dir, config)
+    run = Run(out_dir, config, resuming=ckpt is not None)
     if ckpt:
         trainer.load_state_dict(resume_run(run, ckpt))
         print(f"resumed from {args.resume} at epoch {run.start_epoch + 1}, batch {run.start_batch}")

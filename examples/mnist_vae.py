@@ -154,7 +154,7 @@ def train(args: argparse.Namespace, device: str) -> int:
     x_test = scale_images(test_images, "unit").reshape(len(test_images), -1)
     loader = DataLoader(x_train, batch_size=config["batch_size"], shuffle=True, seed=config["seed"])
     model, opt = build(config, device)
-    run = Run(out_dir, config)
+    run = Run(out_dir, config, resuming=ckpt is not None)
     if ckpt:
         load_state(model, opt, resume_run(run, ckpt))
         print(f"resumed from {args.resume} at epoch {run.start_epoch + 1}, batch {run.start_batch}")

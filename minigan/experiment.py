@@ -129,15 +129,30 @@ class Run:
     on cpu.
     """
 
-    def __init__(self, out_dir: str | os.PathLike, config: dict[str, Any]) -> None:
+    def __init__(
+        self, out_dir: str | os.PathLike, config: dict[str, Any], resuming: bool = False
+    ) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.config = config
+        if not resuming:
+            self._keep_previous_checkpoint()
         self.start_epoch = 0
         self.start_batch = 0
         self.partial: dict[str, float] = {}
         self.metrics = MetricsLog(self.out_dir)
         self.started = time.perf_counter()
+
+    def _keep_previous_checkpoint(self) -> None:
+        """A new run in a directory that holds a checkpoint must not destroy it silently:
+        the old file is renamed to checkpoint-previous.pkl (replacing an older copy)."""
+        if self.checkpoint_path.exists():
+            kept = self.checkpoint_path.with_name("checkpoint-previous.pkl")
+            os.replace(self.checkpoint_path, kept)
+            print(
+                f"note: {self.out_dir} already held a checkpoint; it was moved to {kept.name} "
+                f"(to continue that run instead, use --resume {kept})"
+            )
 
     @property
     def checkpoint_path(self) -> Path:

@@ -303,3 +303,13 @@ def test_vae_arch_trains_and_writes_outputs(tmp_path, arch, latent):
     assert manifold.exists() == (latent == "2")
     if latent == "2":
         assert np.asarray(Image.open(manifold)).shape == (20 * 30 + 2, 20 * 30 + 2)
+
+
+def test_new_run_keeps_the_previous_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert vae.main([*SMALL, "--epochs", "1", "--out", str(out)]) == 0
+    first = (out / "checkpoint.pkl").read_bytes()
+    assert vae.main([*SMALL, "--epochs", "1", "--seed", "1", "--out", str(out)]) == 0
+    assert (out / "checkpoint-previous.pkl").read_bytes() == first
+    assert (out / "checkpoint.pkl").read_bytes() != first
+    assert "checkpoint-previous.pkl" in capsys.readouterr().out
