@@ -136,16 +136,16 @@ void adam_step(const uint64_t* table, int64_t num_tensors, int64_t max_numel, in
     if (kernel_version(FAMILY_ADAM) == 1) {
         const unsigned blocks =
             (unsigned)std::min<int64_t>(ceil_div<int64_t>(total_numel, ADAM_THREADS), 65535);
-        adam_v1<<<blocks, ADAM_THREADS, 0, stream>>>(table, T, total_numel, k);
-        check_launch("adam_step: adam_v1", stream);
+        launch_kernel("adam_step: adam_v1", adam_v1, blocks, ADAM_THREADS, 0, stream, table, T,
+                      total_numel, k);
         return;
     }
     const unsigned bx = (unsigned)std::max<int64_t>(
         1, std::min<int64_t>(ceil_div<int64_t>(max_numel, ADAM_THREADS * 4), 1024));
     for (int base = 0; base < T; base += 65535) {
         const unsigned by = (unsigned)std::min(65535, T - base);
-        adam_v2<<<dim3(bx, by), ADAM_THREADS, 0, stream>>>(table, T, base, k);
-        check_launch("adam_step: adam_v2", stream);
+        launch_kernel("adam_step: adam_v2", adam_v2, dim3(bx, by), ADAM_THREADS, 0, stream, table,
+                      T, base, k);
     }
 }
 

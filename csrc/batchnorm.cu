@@ -338,20 +338,19 @@ void batchnorm_forward_train(const float* x, const float* gamma, const float* be
     const float omm = (float)(1.0 - momentum), mom = (float)momentum;
     const float var_factor = (float)(momentum * (double)n / (double)(n - 1));
     if (kernel_version(FAMILY_BATCHNORM) == 1) {
-        bn_forward_train_v1<<<ceil_div<unsigned>((unsigned)C, 128), 128, 0, stream>>>(
-            x, gamma, beta, running_mean, running_var, y, mean, invstd, N, (int)C, (int)P, omm, mom,
-            var_factor, (float)eps);
-        check_launch("batchnorm_forward: bn_forward_train_v1", stream);
+        launch_kernel("batchnorm_forward: bn_forward_train_v1", bn_forward_train_v1,
+                      ceil_div<unsigned>((unsigned)C, 128), 128, 0, stream, x, gamma, beta,
+                      running_mean, running_var, y, mean, invstd, N, (int)C, (int)P, omm, mom,
+                      var_factor, (float)eps);
     } else if (P == 1) {
-        bn_forward_train_v2<true><<<ceil_div<unsigned>((unsigned)C, 32), BN_THREADS, 0, stream>>>(
-            x, gamma, beta, running_mean, running_var, y, mean, invstd, N, (int)C, 1, omm, mom,
-            var_factor, (float)eps);
-        check_launch("batchnorm_forward: bn_forward_train_v2<rows>", stream);
+        launch_kernel("batchnorm_forward: bn_forward_train_v2<rows>", bn_forward_train_v2<true>,
+                      ceil_div<unsigned>((unsigned)C, 32), BN_THREADS, 0, stream, x, gamma, beta,
+                      running_mean, running_var, y, mean, invstd, N, (int)C, 1, omm, mom,
+                      var_factor, (float)eps);
     } else {
-        bn_forward_train_v2<false><<<(unsigned)C, BN_THREADS, 0, stream>>>(
-            x, gamma, beta, running_mean, running_var, y, mean, invstd, N, (int)C, (int)P, omm, mom,
-            var_factor, (float)eps);
-        check_launch("batchnorm_forward: bn_forward_train_v2", stream);
+        launch_kernel("batchnorm_forward: bn_forward_train_v2", bn_forward_train_v2<false>,
+                      (unsigned)C, BN_THREADS, 0, stream, x, gamma, beta, running_mean, running_var,
+                      y, mean, invstd, N, (int)C, (int)P, omm, mom, var_factor, (float)eps);
     }
 }
 
@@ -365,15 +364,14 @@ void batchnorm_forward_eval(const float* x, const float* gamma, const float* bet
     if (running_mean == nullptr || running_var == nullptr) {
         invalid(name, "eval mode needs running_mean and running_var");
     }
-    bn_eval_stats<<<ceil_div<unsigned>((unsigned)C, 256), 256, 0, stream>>>(
-        running_mean, running_var, mean, invstd, (int)C, (float)eps);
-    check_launch("batchnorm_forward: bn_eval_stats", stream);
+    launch_kernel("batchnorm_forward: bn_eval_stats", bn_eval_stats,
+                  ceil_div<unsigned>((unsigned)C, 256), 256, 0, stream, running_mean, running_var,
+                  mean, invstd, (int)C, (float)eps);
     const int64_t total = N * C * P;
     if (total == 0) return;
     const unsigned blocks = (unsigned)std::min<int64_t>(ceil_div<int64_t>(total, 256), 8192);
-    bn_eval_apply<<<blocks, 256, 0, stream>>>(x, gamma, beta, mean, invstd, y, total, (int)C,
-                                              (int)P);
-    check_launch("batchnorm_forward: bn_eval_apply", stream);
+    launch_kernel("batchnorm_forward: bn_eval_apply", bn_eval_apply, blocks, 256, 0, stream, x,
+                  gamma, beta, mean, invstd, y, total, (int)C, (int)P);
 }
 
 void batchnorm_backward(const float* dy, const float* x, const float* gamma, const float* mean,
@@ -385,17 +383,17 @@ void batchnorm_backward(const float* dy, const float* x, const float* gamma, con
     const bool need_sums = dgamma != nullptr || dbeta != nullptr || (training && dx != nullptr);
     if (!need_sums && dx == nullptr) return;
     if (kernel_version(FAMILY_BATCHNORM) == 1) {
-        bn_backward_v1<<<ceil_div<unsigned>((unsigned)C, 128), 128, 0, stream>>>(
-            dy, x, gamma, mean, invstd, dx, dgamma, dbeta, N, (int)C, (int)P, training);
-        check_launch("batchnorm_backward: bn_backward_v1", stream);
+        launch_kernel("batchnorm_backward: bn_backward_v1", bn_backward_v1,
+                      ceil_div<unsigned>((unsigned)C, 128), 128, 0, stream, dy, x, gamma, mean,
+                      invstd, dx, dgamma, dbeta, N, (int)C, (int)P, training);
     } else if (P == 1) {
-        bn_backward_v2<true><<<ceil_div<unsigned>((unsigned)C, 32), BN_THREADS, 0, stream>>>(
-            dy, x, gamma, mean, invstd, dx, dgamma, dbeta, N, (int)C, 1, training, need_sums);
-        check_launch("batchnorm_backward: bn_backward_v2<rows>", stream);
+        launch_kernel("batchnorm_backward: bn_backward_v2<rows>", bn_backward_v2<true>,
+                      ceil_div<unsigned>((unsigned)C, 32), BN_THREADS, 0, stream, dy, x, gamma,
+                      mean, invstd, dx, dgamma, dbeta, N, (int)C, 1, training, need_sums);
     } else {
-        bn_backward_v2<false><<<(unsigned)C, BN_THREADS, 0, stream>>>(
-            dy, x, gamma, mean, invstd, dx, dgamma, dbeta, N, (int)C, (int)P, training, need_sums);
-        check_launch("batchnorm_backward: bn_backward_v2", stream);
+        launch_kernel("batchnorm_backward: bn_backward_v2", bn_backward_v2<false>, (unsigned)C,
+                      BN_THREADS, 0, stream, dy, x, gamma, mean, invstd, dx, dgamma, dbeta, N,
+                      (int)C, (int)P, training, need_sums);
     }
 }
 

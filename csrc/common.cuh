@@ -84,6 +84,25 @@ inline bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(
 // ----- device code ------------------------------------------------------------------------------
 #ifdef __CUDACC__
 
+// The one place where kernels are launched: kernel<<<grid, block, smem_bytes, stream>>>(args)
+// followed by check_launch(name). `name` ("family: kernel") is what errors report. In the
+// emulated build (MINIGAN_EMU, csrc/emu/) the same call runs the grid on the CPU through
+// the CUDA execution-model emulator, which checks the launch limits, barriers, shared
+// memory races and every memory access; the kernel bodies are the same source either way.
+template <typename... Params, typename... Args>
+void launch_kernel(const std::string& name, void (*kernel)(Params...), dim3 grid, dim3 block,
+                   size_t smem_bytes, cudaStream_t stream, Args... args) {
+#ifdef MINIGAN_EMU
+    ::emu::launch(name.c_str(), kernel, grid, block, smem_bytes, stream,
+                  static_cast<Params>(args)...);
+#else
+    // clang-format off
+    kernel<<<grid, block, smem_bytes, stream>>>(static_cast<Params>(args)...);
+    // clang-format on
+#endif
+    check_launch(name.c_str(), stream);
+}
+
 // Sum of v over the 32 lanes of a warp; the result is valid in lane 0.
 __device__ __forceinline__ float warp_reduce_sum(float v) {
 #pragma unroll

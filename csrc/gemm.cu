@@ -397,18 +397,18 @@ void launch(int version, const GemmParams& p, int zcount, cudaStream_t stream,
     if (version == 3) {
         const unsigned gx = ceil_div<unsigned>(p.M, BM3), gy = ceil_div<unsigned>(p.N, BN3);
         if (gy > 65535) invalid(name, "N=" + std::to_string(p.N) + " is too large for gridDim.y");
-        gemm_v3_regblock<AK, BK><<<dim3(gx, gy, zcount), NT3, 0, stream>>>(p);
-        check_launch((name + ": gemm_v3_regblock").c_str(), stream);
+        launch_kernel((name + ": gemm_v3_regblock"), gemm_v3_regblock<AK, BK>, dim3(gx, gy, zcount),
+                      NT3, 0, stream, p);
         return;
     }
     const unsigned gx = ceil_div<unsigned>(p.N, 16), gy = ceil_div<unsigned>(p.M, 16);
     if (gy > 65535) invalid(name, "M=" + std::to_string(p.M) + " is too large for gridDim.y");
     if (version == 2) {
-        gemm_v2_smem<AK, BK><<<dim3(gx, gy, zcount), dim3(16, 16), 0, stream>>>(p);
-        check_launch((name + ": gemm_v2_smem").c_str(), stream);
+        launch_kernel((name + ": gemm_v2_smem"), gemm_v2_smem<AK, BK>, dim3(gx, gy, zcount),
+                      dim3(16, 16), 0, stream, p);
     } else {
-        gemm_v1_naive<AK, BK><<<dim3(gx, gy, zcount), dim3(16, 16), 0, stream>>>(p);
-        check_launch((name + ": gemm_v1_naive").c_str(), stream);
+        launch_kernel((name + ": gemm_v1_naive"), gemm_v1_naive<AK, BK>, dim3(gx, gy, zcount),
+                      dim3(16, 16), 0, stream, p);
     }
 }
 
@@ -487,9 +487,8 @@ void gemm(const GemmArgs& g, cudaStream_t stream, const char* caller) {
         if (split) {
             const long long total = g.M * g.N;
             const int blocks = (int)std::min<long long>(ceil_div<long long>(total, 256), 4096);
-            gemm_sum_partials<<<blocks, 256, 0, stream>>>(g.partials, g.C, p.M, p.N, g.ldc, splits,
-                                                          g.accumulate);
-            check_launch((name + ": gemm_sum_partials").c_str(), stream);
+            launch_kernel((name + ": gemm_sum_partials"), gemm_sum_partials, blocks, 256, 0, stream,
+                          g.partials, g.C, p.M, p.N, g.ldc, splits, g.accumulate);
         }
         return;
     }
@@ -519,8 +518,8 @@ void channel_sum(const float* g, float* out, int64_t N, int64_t C, int64_t P, bo
                  cudaStream_t stream, const char* caller) {
     if (C == 0) return;
     if (C > INT_MAX || P < 1 || P > INT_MAX) invalid(caller, "channel_sum: bad C or P");
-    channel_sum_kernel<<<(unsigned)C, 256, 0, stream>>>(g, out, N, (int)C, (int)P, accumulate);
-    check_launch((std::string(caller) + ": channel_sum").c_str(), stream);
+    launch_kernel((std::string(caller) + ": channel_sum"), channel_sum_kernel, (unsigned)C, 256, 0,
+                  stream, g, out, N, (int)C, (int)P, accumulate);
 }
 
 void column_sum_act(const float* dy, const float* y, int act_kind, float slope, float* out,
@@ -528,9 +527,9 @@ void column_sum_act(const float* dy, const float* y, int act_kind, float slope, 
     if (cols == 0) return;
     if (cols > INT_MAX) invalid(caller, "column_sum: too many columns");
     const unsigned blocks = ceil_div<unsigned>((unsigned)cols, 32);
-    column_sum_act_kernel<<<blocks, 256, 0, stream>>>(dy, act_kind == ACT_NONE ? nullptr : y,
-                                                      act_kind, slope, out, rows, (int)cols);
-    check_launch((std::string(caller) + ": column_sum_act").c_str(), stream);
+    launch_kernel((std::string(caller) + ": column_sum_act"), column_sum_act_kernel, blocks, 256, 0,
+                  stream, dy, act_kind == ACT_NONE ? nullptr : y, act_kind, slope, out, rows,
+                  (int)cols);
 }
 
 const char* gemm_probe_kernel_name() { return "gemm_v3_regblock"; }

@@ -105,16 +105,14 @@ void sigmoid_bce_forward_backward(const float* logits, const float* targets, flo
     const int blocks = (int)std::min<int64_t>(std::min<int64_t>(num_partials, 65535),
                                               ceil_div<int64_t>(n, per_block));
     if (vec) {
-        bce_partial_v2<<<blocks, BCE_THREADS, 0, stream>>>(logits, targets, dlogits, n, mean, nf,
-                                                           partials);
-        check_launch("sigmoid_bce_forward_backward: bce_partial_v2", stream);
+        launch_kernel("sigmoid_bce_forward_backward: bce_partial_v2", bce_partial_v2, blocks,
+                      BCE_THREADS, 0, stream, logits, targets, dlogits, n, mean, nf, partials);
     } else {
-        bce_partial_v1<<<blocks, BCE_THREADS, 0, stream>>>(logits, targets, dlogits, n, mean, nf,
-                                                           partials);
-        check_launch("sigmoid_bce_forward_backward: bce_partial_v1", stream);
+        launch_kernel("sigmoid_bce_forward_backward: bce_partial_v1", bce_partial_v1, blocks,
+                      BCE_THREADS, 0, stream, logits, targets, dlogits, n, mean, nf, partials);
     }
-    bce_finalize<<<1, BCE_THREADS, 0, stream>>>(partials, blocks, loss, mean, nf);
-    check_launch("sigmoid_bce_forward_backward: bce_finalize", stream);
+    launch_kernel("sigmoid_bce_forward_backward: bce_finalize", bce_finalize, 1, BCE_THREADS, 0,
+                  stream, partials, blocks, loss, mean, nf);
 }
 
 }  // namespace minigan
