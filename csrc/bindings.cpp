@@ -117,7 +117,12 @@ std::string device_status() {
 
 }  // namespace
 
-PYBIND11_MODULE(_C, m) {
+// The emulated build (csrc/emu/) compiles this same file as minigan._C_emu.
+#ifndef MINIGAN_MODULE_NAME
+#define MINIGAN_MODULE_NAME _C
+#endif
+
+PYBIND11_MODULE(MINIGAN_MODULE_NAME, m) {
     m.doc() =
         "minigan's hand-written CUDA kernels (raw device pointers + sizes + stream). Use "
         "minigan.backend.cuda_ext, which allocates outputs and checks shapes.";
