@@ -1,6 +1,6 @@
 # Kernel dispatch: for each device, which implementation of the fused kernel families runs
 # (numpy_ref on cpu; the compiled extension or the CuPy fallback on cuda), overridable with
-# MINIGAN_BACKEND=ext|cupy|numpy, and `backend_info()` to see what runs and why.
+# MINIGAN_BACKEND=ext|cupy|numpy|emu, and `backend_info()` to see what runs and why.
 #
 # Every implementation module exposes the same functions (the "kernel contract"), listed in
 # KERNEL_FUNCTIONS; numpy_ref documents their math.
@@ -28,12 +28,15 @@ KERNEL_FUNCTIONS = (
 
 # Implementations in order of preference, per device, and the module that holds each.
 PREFERENCE = {"cpu": ("numpy",), "cuda": ("ext", "cupy")}
+# "emu" (csrc/'s CUDA kernels run by the CPU emulator, minigan._C_emu) is never preferred:
+# it is chosen only with MINIGAN_BACKEND=emu, to verify the GPU code without a GPU.
 MODULES = {
     "numpy": "minigan.backend.numpy_ref",
     "cupy": "minigan.backend.cupy_kernels",
     "ext": "minigan.backend.cuda_ext",
+    "emu": "minigan.backend.emu_ext",
 }
-DEVICE_OF_IMPL = {"numpy": "cpu", "cupy": "cuda", "ext": "cuda"}
+DEVICE_OF_IMPL = {"numpy": "cpu", "cupy": "cuda", "ext": "cuda", "emu": "cpu"}
 
 _chosen: dict[tuple[str, str], tuple[str, ModuleType | None, str]] = {}
 

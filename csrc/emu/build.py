@@ -1,0 +1,150 @@
+# csrc/emu/build.py: builds minigan._C_emu, the CUDA kernels of csrc/ compiled as host C++
+# and run by the CPU emulator of the CUDA execution model (csrc/emu/emu.h, runtime.cpp).
+#
+#   python3 csrc/emu/build.py            build (incrementally) into minigan/_C_emu*.so
+#   python3 csrc/emu/build.py --force    rebuild everything
+#
+# What is compiled how:
+#   csrc/*.cu       g++ -x c++ with -DMINIGAN_EMU -D__CUDACC__, csrc/emu first on the include
+#                   path (its cuda_runtime_api.h is the emulator), and two instrumentations:
+#                   -fsanitize=kernel-address with outline calls, so that every load and store
+#                   calls the emulator's memory checker (no libasan is linked: runtime.cpp
+#                   implements the hooks), and -fsanitize=undefined, whose reports the runtime
+#                   turns into errors naming the kernel, block and thread;
+#   runtime.cpp     the emulator itself, not instrumented;
+#   bindings.cpp    the very same pybind11 bindings as minigan._C, as module _C_emu, plus
+#   python.cpp      the emulator's controls.
+# setup.py calls build() when MINIGAN_BUILD_EMU=1; `make emu-build` runs this file.
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CSRC = ROOT / "csrc"
+EMU = CSRC / "emu"
+KERNEL_SOURCES = ["gemm.cu", "linear_act.cu", "conv2d.cu", "batchnorm.cu", "sigmoid_bce.cu", "adam.cu"]
+
+COMMON_FLAGS = ["-std=c++17", "-fPIC", "-g", "-fvisibility=hidden", "-DMINIGAN_EMU", f"-I{EMU}",
+                f"-I{CSRC}"]  # fmt: skip
+# The instrumentation of kernel code (see the header of this file).
+KERNEL_FLAGS = [
+    "-x", "c++", "-O1", "-D__CUDACC__",
+    "-fsanitize=kernel-address",
+    "--param", "asan-instrumentation-with-call-threshold=0",  # a call per access
+    "--param", "asan-stack=0",  # the fiber's own stack needs no check
+    "--param", "asan-globals=0",
+    "-fsanitize=undefined", "-fno-sanitize=vptr",
+]  # fmt: skip
+
+
+def _cxx() -> str:
+    return os.environ.get("CXX", "g++")
+
+
+def _pybind_includes() -> list[str]:
+    import pybind11
+
+    return [f"-I{pybind11.get_include()}", f"-I{sysconfig.get_paths()['include']}"]
+
+
+def _headers() -> list[Path]:
+    return sorted(CSRC.glob("*.h")) + sorted(CSRC.glob("*.cuh")) + sorted(EMU.glob("*.h"))
+
+
+def compile_jobs(
+    kernel_sources: list[Path] | None = None, build_dir: Path | None = None
+) -> list[tuple[Path, Path, list[str]]]:
+    """(source, object, command) of every translation unit of the module."""
+    build_dir = build_dir or ROOT / "build" / "emu"
+    kernel_sources = kernel_sources or [CSRC / s for s in KERNEL_SOURCES]
+    jobs = []
+    for src in kernel_sources:
+        obj = build_dir / (src.stem + ".o")
+        jobs.append((src, obj, [_cxx(), *COMMON_FLAGS, *KERNEL_FLAGS, "-c", str(src), "-o", str(obj)]))
+    runtime = EMU / "runtime.cpp"
+    jobs.append(
+        (runtime, build_dir / "runtime.o",
+         [_cxx(), *COMMON_FLAGS, "-O2", "-c", str(runtime), "-o", str(build_dir / "runtime.o")])
+    )  # fmt: skip
+    for src in (CSRC / "bindings.cpp", EMU / "python.cpp"):
+        obj = build_dir / (src.stem + ".o")
+        cmd = [_cxx(), *COMMON_FLAGS, *_pybind_includes(), "-O1", "-DMINIGAN_MODULE_NAME=_C_emu",
+               "-c", str(src), "-o", str(obj)]  # fmt: skip
+        jobs.append((src, obj, cmd))
+    return jobs
+
+
+def module_path(out_dir: Path | None = None) -> Path:
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    return (out_dir or ROOT / "minigan") / f"_C_emu{suffix}"
+
+
+def build(
+    force: bool = False,
+    out: Path | None = None,
+    kernel_sources: list[Path] | None = None,
+    build_dir: Path | None = None,
+    verbose: bool = True,
+) -> Path:
+    """Compile what is stale (or everything with force) and link the module; returns its path.
+
+    kernel_sources / build_dir / out let tests build variants of the kernels (mutants)
+    into a separate directory, reusing nothing from the main build."""
+    if shutil.which(_cxx()) is None:
+        raise RuntimeError(f"the emulated build needs a C++ compiler ({_cxx()} not found)")
+    build_dir = build_dir or ROOT / "build" / "emu"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    out = out or module_path()
+    header_mtime = max(h.stat().st_mtime for h in _headers())
+    jobs = compile_jobs(kernel_sources, build_dir)
+    stale = [
+        j for j in jobs
+        if force or not j[1].exists() or j[1].stat().st_mtime < max(j[0].stat().st_mtime, header_mtime)
+    ]  # fmt: skip
+    t0 = time.perf_counter()
+
+    def run(job: tuple[Path, Path, list[str]]) -> str:
+        src, _obj, cmd = job
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        return "" if proc.returncode == 0 else f"{' '.join(cmd)}\n{proc.stdout}{proc.stderr}"
+
+    if stale and verbose:
+        print(f"emu build: compiling {len(stale)} file(s)", file=sys.stderr, flush=True)
+    with ThreadPoolExecutor(max_workers=max(1, min(len(stale), os.cpu_count() or 1))) as pool:
+        errors = [e for e in pool.map(run, stale) if e]
+    if errors:
+        raise RuntimeError("emulated build failed:\n" + "\n".join(errors))
+    objects = [str(obj) for _src, obj, _cmd in jobs]
+    if stale or force or not out.exists():
+        link = [_cxx(), "-shared", "-o", str(out), *objects, "-lpthread"]
+        proc = subprocess.run(link, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"emulated build: link failed:\n{' '.join(link)}\n{proc.stderr}")
+    if verbose:
+        print(f"emu build: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} "
+              f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr)  # fmt: skip
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Build minigan._C_emu (CUDA kernels on the CPU).")
+    parser.add_argument("--force", action="store_true", help="rebuild every file")
+    args = parser.parse_args()
+    try:
+        build(force=args.force)
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
