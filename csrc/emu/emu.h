@@ -81,7 +81,8 @@ inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z,
 inline int2 make_int2(int x, int y) { return {x, y}; }
 inline int4 make_int4(int x, int y, int z, int w) { return {x, y, z, w}; }
 
-// ----- runtime types --------------------------------------------------------------------------------
+// ----- runtime types
+// --------------------------------------------------------------------------------
 enum cudaError_t : int {
     cudaSuccess = 0,
     cudaErrorInvalidValue = 1,
@@ -176,7 +177,8 @@ cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attr, F* func) {
     return emu::func_get_attributes(attr, reinterpret_cast<const void*>(func));
 }
 
-// ----- built-in variables ---------------------------------------------------------------------------
+// ----- built-in variables
+// ---------------------------------------------------------------------------
 namespace emu {
 struct Builtins {
     uint3 thread_idx, block_idx;
@@ -190,12 +192,21 @@ extern Builtins g_builtins;  // the running emulated thread's values (set by the
 #define gridDim (::emu::g_builtins.grid_dim)
 constexpr int warpSize = 32;
 
-// ----- intrinsics (implemented in runtime.cpp, which is not instrumented) -------------------------
+// ----- intrinsics (implemented in runtime.cpp, which is not instrumented)
+// -------------------------
 namespace emu {
 void syncthreads(const char* file, int line);
 void syncwarp(const char* file, int line, unsigned mask);
-enum WarpOpKind : int { WARP_SHFL_IDX, WARP_SHFL_UP, WARP_SHFL_DOWN, WARP_SHFL_XOR, WARP_BALLOT,
-                        WARP_ANY, WARP_ALL, WARP_SYNC };
+enum WarpOpKind : int {
+    WARP_SHFL_IDX,
+    WARP_SHFL_UP,
+    WARP_SHFL_DOWN,
+    WARP_SHFL_XOR,
+    WARP_BALLOT,
+    WARP_ANY,
+    WARP_ALL,
+    WARP_SYNC
+};
 unsigned long long warp_op(const char* file, int line, WarpOpKind kind, unsigned mask,
                            unsigned long long value, int arg, int width);
 
@@ -231,16 +242,21 @@ namespace emu {
 constexpr unsigned mask_or_all() { return 0xffffffffu; }
 constexpr unsigned mask_or_all(unsigned m) { return m; }
 }  // namespace emu
-#define __shfl_sync(mask, v, lane, ...) \
-    ::emu::warp_shuffle(__FILE__, __LINE__, ::emu::WARP_SHFL_IDX, mask, v, lane, ::emu::width_or_32(__VA_ARGS__))
-#define __shfl_up_sync(mask, v, d, ...) \
-    ::emu::warp_shuffle(__FILE__, __LINE__, ::emu::WARP_SHFL_UP, mask, v, d, ::emu::width_or_32(__VA_ARGS__))
-#define __shfl_down_sync(mask, v, d, ...) \
-    ::emu::warp_shuffle(__FILE__, __LINE__, ::emu::WARP_SHFL_DOWN, mask, v, d, ::emu::width_or_32(__VA_ARGS__))
-#define __shfl_xor_sync(mask, v, m, ...) \
-    ::emu::warp_shuffle(__FILE__, __LINE__, ::emu::WARP_SHFL_XOR, mask, v, m, ::emu::width_or_32(__VA_ARGS__))
+#define __shfl_sync(mask, v, lane, ...)                                          \
+    ::emu::warp_shuffle(__FILE__, __LINE__, ::emu::WARP_SHFL_IDX, mask, v, lane, \
+                        ::emu::width_or_32(__VA_ARGS__))
+#define __shfl_up_sync(mask, v, d, ...)                                      \
+    ::emu::warp_shuffle(__FILE__, __LINE__, ::emu::WARP_SHFL_UP, mask, v, d, \
+                        ::emu::width_or_32(__VA_ARGS__))
+#define __shfl_down_sync(mask, v, d, ...)                                      \
+    ::emu::warp_shuffle(__FILE__, __LINE__, ::emu::WARP_SHFL_DOWN, mask, v, d, \
+                        ::emu::width_or_32(__VA_ARGS__))
+#define __shfl_xor_sync(mask, v, m, ...)                                      \
+    ::emu::warp_shuffle(__FILE__, __LINE__, ::emu::WARP_SHFL_XOR, mask, v, m, \
+                        ::emu::width_or_32(__VA_ARGS__))
 #define __ballot_sync(mask, pred) \
-    static_cast<unsigned>(::emu::warp_op(__FILE__, __LINE__, ::emu::WARP_BALLOT, mask, (pred) != 0, 0, 32))
+    static_cast<unsigned>(        \
+        ::emu::warp_op(__FILE__, __LINE__, ::emu::WARP_BALLOT, mask, (pred) != 0, 0, 32))
 #define __any_sync(mask, pred) \
     static_cast<int>(::emu::warp_op(__FILE__, __LINE__, ::emu::WARP_ANY, mask, (pred) != 0, 0, 32))
 #define __all_sync(mask, pred) \
@@ -260,7 +276,9 @@ inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v)
 inline int atomicMax(int* p, int v) { return emu::atomic_max_i32(p, v); }
 inline int atomicMin(int* p, int v) { return emu::atomic_min_i32(p, v); }
 inline int atomicCAS(int* p, int e, int d) { return emu::atomic_cas_i32(p, e, d); }
-inline unsigned atomicCAS(unsigned* p, unsigned e, unsigned d) { return emu::atomic_cas_u32(p, e, d); }
+inline unsigned atomicCAS(unsigned* p, unsigned e, unsigned d) {
+    return emu::atomic_cas_u32(p, e, d);
+}
 inline int atomicExch(int* p, int v) { return emu::atomic_exch_i32(p, v); }
 inline float atomicExch(float* p, float v) { return emu::atomic_exch_f32(p, v); }
 inline void __threadfence() {}
@@ -271,7 +289,8 @@ inline T __ldg(const T* p) {
     return *p;
 }
 
-// ----- math: the CUDA device functions that host C++ lacks --------------------------------------------
+// ----- math: the CUDA device functions that host C++ lacks
+// --------------------------------------------
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
 inline float __expf(float x) { return std::exp(x); }
@@ -309,7 +328,8 @@ inline float max(float a, float b) { return std::fmax(a, b); }
 inline double min(double a, double b) { return std::fmin(a, b); }
 inline double max(double a, double b) { return std::fmax(a, b); }
 
-// ----- launch -------------------------------------------------------------------------------------
+// ----- launch
+// -------------------------------------------------------------------------------------
 namespace emu {
 
 // Runs a grid: checks the configuration against the hardware limits, then every block with

@@ -33,8 +33,10 @@ void emu_add_python_bindings(py::module_& m) {
             } else if (order == "mixed") {
                 o = emu::ThreadOrder::MIXED;
             } else {
-                throw std::invalid_argument("emu_set_thread_order: order must be forward, "
-                                            "reverse, shuffle or mixed, got '" + order + "'");
+                throw std::invalid_argument(
+                    "emu_set_thread_order: order must be forward, "
+                    "reverse, shuffle or mixed, got '" +
+                    order + "'");
             }
             emu::set_thread_order(o, seed);
         },
@@ -44,7 +46,8 @@ void emu_add_python_bindings(py::module_& m) {
     m.def(
         "emu_run_only_blocks",
         [](std::optional<std::vector<unsigned long long>> blocks) {
-            emu::set_only_blocks(blocks.has_value(), blocks.value_or(std::vector<unsigned long long>{}));
+            emu::set_only_blocks(blocks.has_value(),
+                                 blocks.value_or(std::vector<unsigned long long>{}));
         },
         py::arg("blocks"),
         "Run only these linear block indices of later launches (None: all blocks).");

@@ -20,6 +20,8 @@
 //     interval); anything else must lie inside a buffer registered for the launch (the
 //     arrays the Python wrapper passed, or emulated cudaMalloc allocations), aligned to the
 //     access size, as the GPU requires.
+#include "runtime.h"
+
 #include <dlfcn.h>
 #include <link.h>
 #include <sys/mman.h>
@@ -38,12 +40,10 @@
 #include <vector>
 
 #include "emu.h"
-#include "runtime.h"
 
 #if !defined(__x86_64__)
 #include <ucontext.h>
 #endif
-
 
 namespace emu {
 
@@ -51,7 +51,8 @@ Builtins g_builtins{};
 
 namespace {
 
-// ----- limits of the emulated device: an H100 (sm_90) ---------------------------------------------
+// ----- limits of the emulated device: an H100 (sm_90)
+// ---------------------------------------------
 constexpr int kMaxThreadsPerBlock = 1024;
 constexpr unsigned kMaxBlockDim[3] = {1024, 1024, 64};
 constexpr unsigned long long kMaxGridDim[3] = {2147483647ull, 65535ull, 65535ull};
@@ -60,7 +61,8 @@ constexpr size_t kMaxSharedPerBlockOptin = 227 * 1024;
 constexpr int kSmCount = 132;
 constexpr size_t kFiberStackBytes = 256 * 1024;
 
-// ----- fibers -----------------------------------------------------------------------------------------
+// ----- fibers
+// -----------------------------------------------------------------------------------------
 #if defined(__x86_64__)
 // emu_switch_context(save, next): saves the callee-saved registers, MXCSR and the x87
 // control word on the current stack, stores the stack pointer in *save, and resumes the
@@ -137,7 +139,8 @@ struct Thread {
     WarpRequest warp{};
 };
 
-// ----- the current launch -------------------------------------------------------------------------
+// ----- the current launch
+// -------------------------------------------------------------------------
 struct Launch {
     const char* name = "";
     void (*run_thread)(void*) = nullptr;
@@ -220,7 +223,7 @@ Range static_data_range() {
             [](dl_phdr_info* info, size_t, void* out) -> int {
                 const uintptr_t probe = reinterpret_cast<uintptr_t>(&g_builtins);
                 for (int i = 0; i < info->dlpi_phnum; ++i) {
-                    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+                    const ElfW(Phdr) & ph = info->dlpi_phdr[i];
                     if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_W)) continue;
                     const uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
                     if (probe >= lo && probe < lo + ph.p_memsz) {
@@ -258,7 +261,8 @@ std::string where(const Thread* t) {
     return s;
 }
 
-// ----- switching -----------------------------------------------------------------------------------
+// ----- switching
+// -----------------------------------------------------------------------------------
 void switch_to(Thread* t) {
     Emulator& e = E();
     e.current = t;
@@ -376,13 +380,13 @@ std::string nearest_buffer(uintptr_t a) {
                (unsigned long long)(a - best->hi), size, best->lo);
 }
 
-void race(const char* kind, uintptr_t offset, int other_tid, const char* other_kind) {
+void race(const char* kind, uintptr_t address, int other_tid, const char* other_kind) {
     const Emulator& e = E();
     const Thread& o = e.threads[other_tid];
-    fail(fmt("shared-memory race: %s at shared byte offset %" PRIuPTR
+    fail(fmt("shared-memory race: %s of shared memory at 0x%" PRIxPTR
              " conflicts with a %s by thread %s in the same barrier interval "
              "(no __syncthreads() between them)",
-             kind, offset, other_kind, dims(o.idx).c_str()));
+             kind, address, other_kind, dims(o.idx).c_str()));
 }
 
 void check_shared(uintptr_t a, size_t n, bool write, bool atomic, size_t word_base,
@@ -396,10 +400,10 @@ void check_shared(uintptr_t a, size_t n, bool write, bool atomic, size_t word_ba
     for (uintptr_t w = first; w <= last; ++w) {
         ShadowWord& s = e.shadow[word_base + w];
         if (!write && s.w_epoch < e.block_epoch) {
-            fail(fmt("read of uninitialised shared memory at shared byte offset %" PRIuPTR
+            fail(fmt("read of uninitialised shared memory at 0x%" PRIxPTR
                      " (no thread of this block has written it; its contents are undefined "
                      "on the GPU)",
-                     a - region_lo));
+                     a));
         }
         if (!e.race_check) {
             if (write) s.w_epoch = ep;
@@ -412,18 +416,17 @@ void check_shared(uintptr_t a, size_t n, bool write, bool atomic, size_t word_ba
         };
         const bool both_atomic = atomic && s.w_atomic;
         if (s.w_epoch == ep && s.w_tid != me && !both_atomic && !ordered(s.w_tid, s.w_wgen)) {
-            race(write ? "a write" : "a read", a - region_lo, s.w_tid,
-                 s.w_atomic ? "atomic write" : "write");
+            race(write ? "a write" : "a read", a, s.w_tid, s.w_atomic ? "atomic write" : "write");
         }
         if (write) {
             if (s.r_epoch == ep && s.r_tid != me) {
                 if (s.r_tid == kManyReaders) {
-                    fail(fmt("shared-memory race: a write at shared byte offset %" PRIuPTR
+                    fail(fmt("shared-memory race: a write of shared memory at 0x%" PRIxPTR
                              " conflicts with reads by several other threads in the same "
                              "barrier interval (no __syncthreads() between them)",
-                             a - region_lo));
+                             a));
                 }
-                if (!ordered(s.r_tid, s.r_wgen)) race("a write", a - region_lo, s.r_tid, "read");
+                if (!ordered(s.r_tid, s.r_wgen)) race("a write", a, s.r_tid, "read");
             }
             s.w_epoch = ep;
             s.w_tid = me;
@@ -483,7 +486,8 @@ inline void check_access(uintptr_t a, size_t n, bool write, bool atomic) {
              nearest_buffer(a).c_str()));
 }
 
-// ----- scheduling a block ---------------------------------------------------------------------------
+// ----- scheduling a block
+// ---------------------------------------------------------------------------
 uint64_t splitmix(uint64_t x) {
     x += 0x9e3779b97f4a7c15ull;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -511,14 +515,22 @@ std::vector<int> thread_order(int n, unsigned long long block_linear) {
 
 const char* warp_op_name(WarpOpKind k) {
     switch (k) {
-        case WARP_SHFL_IDX: return "__shfl_sync";
-        case WARP_SHFL_UP: return "__shfl_up_sync";
-        case WARP_SHFL_DOWN: return "__shfl_down_sync";
-        case WARP_SHFL_XOR: return "__shfl_xor_sync";
-        case WARP_BALLOT: return "__ballot_sync";
-        case WARP_ANY: return "__any_sync";
-        case WARP_ALL: return "__all_sync";
-        default: return "__syncwarp";
+        case WARP_SHFL_IDX:
+            return "__shfl_sync";
+        case WARP_SHFL_UP:
+            return "__shfl_up_sync";
+        case WARP_SHFL_DOWN:
+            return "__shfl_down_sync";
+        case WARP_SHFL_XOR:
+            return "__shfl_xor_sync";
+        case WARP_BALLOT:
+            return "__ballot_sync";
+        case WARP_ANY:
+            return "__any_sync";
+        case WARP_ALL:
+            return "__all_sync";
+        default:
+            return "__syncwarp";
     }
 }
 
@@ -543,26 +555,27 @@ bool resolve_warps(int nthreads) {
         for (int l = 0; l < 32; ++l) {
             if (!(mask >> l & 1u)) continue;
             if (l >= lanes) {
-                e.launch.error = fmt("%s (%s:%d) names lane %d in mask 0x%08x, but the block has "
-                                     "only %d threads in warp %d",
-                                     warp_op_name(r0.kind), r0.file, r0.line, l, mask, lanes, w);
+                e.launch.error =
+                    fmt("%s (%s:%d) names lane %d in mask 0x%08x, but the block has "
+                        "only %d threads in warp %d",
+                        warp_op_name(r0.kind), r0.file, r0.line, l, mask, lanes, w);
                 return false;
             }
             const Thread& t = e.threads[base + l];
             if (t.state == State::AT_WARP) {
                 if (t.warp.mask != mask || t.warp.kind != r0.kind) {
-                    e.launch.error = fmt("lanes of warp %d meet at different warp operations: "
-                                         "%s mask 0x%08x (%s:%d) and %s mask 0x%08x (%s:%d)",
-                                         w, warp_op_name(r0.kind), mask, r0.file, r0.line,
-                                         warp_op_name(t.warp.kind), t.warp.mask, t.warp.file,
-                                         t.warp.line);
+                    e.launch.error =
+                        fmt("lanes of warp %d meet at different warp operations: "
+                            "%s mask 0x%08x (%s:%d) and %s mask 0x%08x (%s:%d)",
+                            w, warp_op_name(r0.kind), mask, r0.file, r0.line,
+                            warp_op_name(t.warp.kind), t.warp.mask, t.warp.file, t.warp.line);
                     return false;
                 }
             } else if (t.state == State::EXITED) {
-                e.launch.error = fmt("%s (%s:%d) with mask 0x%08x: lane %d (thread %s) has "
-                                     "exited and can never take part",
-                                     warp_op_name(r0.kind), r0.file, r0.line, mask, l,
-                                     dims(t.idx).c_str());
+                e.launch.error =
+                    fmt("%s (%s:%d) with mask 0x%08x: lane %d (thread %s) has "
+                        "exited and can never take part",
+                        warp_op_name(r0.kind), r0.file, r0.line, mask, l, dims(t.idx).c_str());
                 return false;
             } else {
                 complete = false;  // still running, or waiting at a block barrier
@@ -580,17 +593,27 @@ bool resolve_warps(int nthreads) {
             const int width = r.width, seg = l & ~(width - 1);
             int src = l;
             switch (r.kind) {
-                case WARP_SHFL_IDX: src = seg + (r.arg & (width - 1)); break;
-                case WARP_SHFL_UP: src = l - r.arg >= seg ? l - r.arg : l; break;
-                case WARP_SHFL_DOWN: src = l + r.arg < seg + width ? l + r.arg : l; break;
-                case WARP_SHFL_XOR: src = ((l ^ r.arg) & ~(width - 1)) == seg ? (l ^ r.arg) : l; break;
-                default: break;
+                case WARP_SHFL_IDX:
+                    src = seg + (r.arg & (width - 1));
+                    break;
+                case WARP_SHFL_UP:
+                    src = l - r.arg >= seg ? l - r.arg : l;
+                    break;
+                case WARP_SHFL_DOWN:
+                    src = l + r.arg < seg + width ? l + r.arg : l;
+                    break;
+                case WARP_SHFL_XOR:
+                    src = ((l ^ r.arg) & ~(width - 1)) == seg ? (l ^ r.arg) : l;
+                    break;
+                default:
+                    break;
             }
             if (r.kind <= WARP_SHFL_XOR) {
                 if (!(mask >> src & 1u)) {
-                    e.launch.error = fmt("%s (%s:%d): lane %d reads lane %d, which is not in the "
-                                         "mask 0x%08x (its value is undefined on the GPU)",
-                                         warp_op_name(r.kind), r.file, r.line, l, src, mask);
+                    e.launch.error =
+                        fmt("%s (%s:%d): lane %d reads lane %d, which is not in the "
+                            "mask 0x%08x (its value is undefined on the GPU)",
+                            warp_op_name(r.kind), r.file, r.line, l, src, mask);
                     return false;
                 }
                 r.result = e.threads[base + src].warp.value;
@@ -630,38 +653,40 @@ bool release_barrier(int nthreads) {
     }
     if (first < 0 && at_warp >= 0) {
         const Thread& t = e.threads[at_warp];
-        e.launch.error = fmt("deadlock: thread %s waits at %s (%s:%d) mask 0x%08x for lanes that "
-                             "never arrive",
-                             dims(t.idx).c_str(), warp_op_name(t.warp.kind), t.warp.file,
-                             t.warp.line, t.warp.mask);
+        e.launch.error = fmt(
+            "deadlock: thread %s waits at %s (%s:%d) mask 0x%08x for lanes that "
+            "never arrive",
+            dims(t.idx).c_str(), warp_op_name(t.warp.kind), t.warp.file, t.warp.line, t.warp.mask);
         return false;
     }
     const Thread& f = e.threads[first];
     if (at_warp >= 0) {
         const Thread& t = e.threads[at_warp];
-        e.launch.error = fmt("deadlock: thread %s waits at %s (%s:%d) while thread %s waits at "
-                             "__syncthreads() (%s:%d)",
-                             dims(t.idx).c_str(), warp_op_name(t.warp.kind), t.warp.file,
-                             t.warp.line, dims(f.idx).c_str(), f.barrier_file, f.barrier_line);
+        e.launch.error =
+            fmt("deadlock: thread %s waits at %s (%s:%d) while thread %s waits at "
+                "__syncthreads() (%s:%d)",
+                dims(t.idx).c_str(), warp_op_name(t.warp.kind), t.warp.file, t.warp.line,
+                dims(f.idx).c_str(), f.barrier_file, f.barrier_line);
         return false;
     }
     if (exited > 0) {
         int ex = 0;
         while (e.threads[ex].state != State::EXITED) ++ex;
-        e.launch.error = fmt("barrier divergence: thread %s exited while %d other thread(s) wait "
-                             "at __syncthreads() (%s:%d); every thread of the block must reach "
-                             "each barrier",
-                             dims(e.threads[ex].idx).c_str(), waiting, f.barrier_file,
-                             f.barrier_line);
+        e.launch.error =
+            fmt("barrier divergence: thread %s exited while %d other thread(s) wait "
+                "at __syncthreads() (%s:%d); every thread of the block must reach "
+                "each barrier",
+                dims(e.threads[ex].idx).c_str(), waiting, f.barrier_file, f.barrier_line);
         return false;
     }
     for (int i = 0; i < nthreads; ++i) {
         const Thread& t = e.threads[i];
         if (t.barrier_line != f.barrier_line || t.barrier_file != f.barrier_file) {
-            e.launch.error = fmt("barrier divergence: thread %s waits at __syncthreads() (%s:%d) "
-                                 "while thread %s waits at a different one (%s:%d)",
-                                 dims(f.idx).c_str(), f.barrier_file, f.barrier_line,
-                                 dims(t.idx).c_str(), t.barrier_file, t.barrier_line);
+            e.launch.error =
+                fmt("barrier divergence: thread %s waits at __syncthreads() (%s:%d) "
+                    "while thread %s waits at a different one (%s:%d)",
+                    dims(f.idx).c_str(), f.barrier_file, f.barrier_line, dims(t.idx).c_str(),
+                    t.barrier_file, t.barrier_line);
             return false;
         }
     }
@@ -728,20 +753,19 @@ std::string base_name(const std::string& full) {
 [[noreturn]] void refuse(const char* name, const std::string& why) {
     Emulator& e = E();
     e.last_error = cudaSuccess;  // a refused launch is reported here, at once
-    throw std::runtime_error(std::string(name) + ": launch refused (cudaErrorInvalidConfiguration " +
-                             "on the GPU): " + why);
+    throw std::runtime_error("[emu] " + std::string(name) +
+                             ": launch refused (cudaErrorInvalidConfiguration on the GPU): " + why);
 }
 
-void check_launch_config(const char* name, const void* kernel, dim3 grid, dim3 block,
-                         size_t smem) {
+void check_launch_config(const char* name, const void* kernel, dim3 grid, dim3 block, size_t smem) {
     Emulator& e = E();
     const unsigned bd[3] = {block.x, block.y, block.z};
     const unsigned long long gd[3] = {grid.x, grid.y, grid.z};
     const char* axis = "xyz";
     for (int i = 0; i < 3; ++i) {
         if (bd[i] == 0 || gd[i] == 0) {
-            refuse(name, "grid " + dims(grid) + " / block " + dims(block) +
-                             " has a zero dimension");
+            refuse(name,
+                   "grid " + dims(grid) + " / block " + dims(block) + " has a zero dimension");
         }
         if (bd[i] > kMaxBlockDim[i]) {
             refuse(name, fmt("blockDim.%c = %u exceeds the limit %u (block %s)", axis[i], bd[i],
@@ -768,8 +792,9 @@ void check_launch_config(const char* name, const void* kernel, dim3 grid, dim3 b
     const long long static_smem = info != nullptr && info->static_smem > 0 ? info->static_smem : 0;
     auto raised = e.max_dynamic_smem.find(kernel);
     const size_t dyn_limit =
-        raised != e.max_dynamic_smem.end() ? (size_t)raised->second
-                                           : kDefaultSharedPerBlock - std::min<size_t>(static_smem, kDefaultSharedPerBlock);
+        raised != e.max_dynamic_smem.end()
+            ? (size_t)raised->second
+            : kDefaultSharedPerBlock - std::min<size_t>(static_smem, kDefaultSharedPerBlock);
     if (smem > dyn_limit || static_smem + smem > kMaxSharedPerBlockOptin) {
         refuse(name,
                fmt("asks for %zu bytes of dynamic shared memory (+ %lld static); the limit is "
@@ -785,13 +810,15 @@ void check_launch_config(const char* name, const void* kernel, dim3 grid, dim3 b
 
 }  // namespace
 
-// ----- launch -----------------------------------------------------------------------------------------
+// ----- launch
+// -----------------------------------------------------------------------------------------
 void run_grid(const char* name, const void* kernel, dim3 grid, dim3 block, size_t smem_bytes,
               cudaStream_t /*stream*/, void (*run_thread)(void*), void* closure, const void* params,
               size_t params_bytes) {
     Emulator& e = E();
     std::lock_guard<std::mutex> lock(e.mutex);
-    if (e.in_kernel) throw std::runtime_error(std::string(name) + ": nested launch in the emulator");
+    if (e.in_kernel)
+        throw std::runtime_error(std::string(name) + ": nested launch in the emulator");
     e.kernel_names[kernel] = base_name(name);
     check_launch_config(name, kernel, grid, block, smem_bytes);
     ensure_stacks();
@@ -809,7 +836,8 @@ void run_grid(const char* name, const void* kernel, dim3 grid, dim3 block, size_
     L.block = block;
     L.nthreads = static_cast<int>(block.x * block.y * block.z);
     // 16-byte aligned dynamic shared memory, as on the GPU
-    L.dyn_shared = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(dyn.data()) + 15) & ~uintptr_t(15));
+    L.dyn_shared =
+        reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(dyn.data()) + 15) & ~uintptr_t(15));
     L.dyn_bytes = smem_bytes;
     g_builtins.block_dim = block;
     g_builtins.grid_dim = grid;
@@ -842,7 +870,8 @@ void run_grid(const char* name, const void* kernel, dim3 grid, dim3 block, size_
 
 void* dynamic_shared() { return E().launch.dyn_shared; }
 
-// ----- intrinsics ---------------------------------------------------------------------------------------
+// ----- intrinsics
+// ---------------------------------------------------------------------------------------
 void syncthreads(const char* file, int line) {
     Emulator& e = E();
     Thread* t = e.current;
@@ -877,16 +906,17 @@ void syncwarp(const char* file, int line, unsigned mask) {
     warp_op(file, line, WARP_SYNC, mask, 0, 0, 32);
 }
 
-#define EMU_ATOMIC(fn, T, expr)                        \
-    T fn(T* p, T v) {                                  \
+#define EMU_ATOMIC(fn, T, expr)                                              \
+    T fn(T* p, T v) {                                                        \
         check_access(reinterpret_cast<uintptr_t>(p), sizeof(T), true, true); \
-        const T old = *p;                              \
-        *p = (expr);                                   \
-        return old;                                    \
+        const T old = *p;                                                    \
+        *p = (expr);                                                         \
+        return old;                                                          \
     }
 EMU_ATOMIC(atomic_add_f32, float, old + v)
 EMU_ATOMIC(atomic_add_f64, double, old + v)
-EMU_ATOMIC(atomic_add_i32, int, static_cast<int>(static_cast<unsigned>(old) + static_cast<unsigned>(v)))
+EMU_ATOMIC(atomic_add_i32, int,
+           static_cast<int>(static_cast<unsigned>(old) + static_cast<unsigned>(v)))
 EMU_ATOMIC(atomic_add_u32, unsigned, old + v)
 EMU_ATOMIC(atomic_add_u64, unsigned long long, old + v)
 EMU_ATOMIC(atomic_max_i32, int, old > v ? old : v)
@@ -907,7 +937,8 @@ unsigned atomic_cas_u32(unsigned* p, unsigned expected, unsigned desired) {
     return old;
 }
 
-// ----- function attributes -------------------------------------------------------------------------
+// ----- function attributes
+// -------------------------------------------------------------------------
 cudaError_t func_set_attribute(const void* func, cudaFuncAttribute attr, int value) {
     Emulator& e = E();
     if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize) {
@@ -942,7 +973,8 @@ cudaError_t func_get_attributes(cudaFuncAttributes* attr, const void* func) {
     return cudaSuccess;
 }
 
-// ----- configuration and reports (python.cpp) ------------------------------------------------------
+// ----- configuration and reports (python.cpp)
+// ------------------------------------------------------
 void set_thread_order(ThreadOrder order, uint64_t seed) {
     E().order = order;
     E().seed = seed;
@@ -966,10 +998,11 @@ size_t static_shared_bytes() { return shared_hi() - shared_lo(); }
 
 }  // namespace emu
 
-// ----- the compiler's instrumentation hooks (GCC -fsanitize=kernel-address, outline calls) -----------
+// ----- the compiler's instrumentation hooks (GCC -fsanitize=kernel-address, outline calls)
+// -----------
 extern "C" {
-#define EMU_HOOK(n)                                                                        \
-    void __asan_load##n##_noabort(uintptr_t a) { emu::check_access(a, n, false, false); }  \
+#define EMU_HOOK(n)                                                                       \
+    void __asan_load##n##_noabort(uintptr_t a) { emu::check_access(a, n, false, false); } \
     void __asan_store##n##_noabort(uintptr_t a) { emu::check_access(a, n, true, false); }
 EMU_HOOK(1)
 EMU_HOOK(2)
@@ -982,7 +1015,8 @@ void __asan_storeN_noabort(uintptr_t a, size_t n) { emu::check_access(a, n, true
 void __asan_handle_no_return() {}
 }
 
-// ----- undefined behaviour (GCC -fsanitize=undefined calls these; no libubsan is linked) ---------------
+// ----- undefined behaviour (GCC -fsanitize=undefined calls these; no libubsan is linked)
+// ---------------
 namespace {
 struct SourceLocation {
     const char* file;
@@ -1000,14 +1034,15 @@ struct TypeMismatchData {
 
 [[noreturn]] void undefined(const void* data, const std::string& what) {
     const SourceLocation& loc = *static_cast<const SourceLocation*>(data);
-    emu::fail_undefined(emu::fmt_location(loc.file, loc.line, loc.column) + ": undefined behaviour: " +
-                        what);
+    emu::fail_undefined(emu::fmt_location(loc.file, loc.line, loc.column) +
+                        ": undefined behaviour: " + what);
 }
 }  // namespace
 
 namespace emu {
 std::string fmt_location(const char* file, unsigned line, unsigned column) {
-    return std::string(file ? file : "?") + ":" + std::to_string(line) + ":" + std::to_string(column);
+    return std::string(file ? file : "?") + ":" + std::to_string(line) + ":" +
+           std::to_string(column);
 }
 void fail_undefined(const std::string& what) { fail(what); }
 }  // namespace emu
@@ -1053,7 +1088,8 @@ EMU_UB0(__ubsan_handle_nonnull_return_v1, "null pointer returned from a function
 #undef EMU_UB2
 }
 
-// ----- the CUDA runtime API ------------------------------------------------------------------------------
+// ----- the CUDA runtime API
+// ------------------------------------------------------------------------------
 namespace {
 std::chrono::steady_clock::time_point& event_time(cudaEvent_t ev) {
     return *reinterpret_cast<std::chrono::steady_clock::time_point*>(ev);
@@ -1062,14 +1098,22 @@ std::chrono::steady_clock::time_point& event_time(cudaEvent_t ev) {
 
 const char* cudaGetErrorName(cudaError_t err) {
     switch (err) {
-        case cudaSuccess: return "cudaSuccess";
-        case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
-        case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
-        case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
-        case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
-        case cudaErrorInvalidDeviceFunction: return "cudaErrorInvalidDeviceFunction";
-        case cudaErrorNoDevice: return "cudaErrorNoDevice";
-        default: return "cudaErrorLaunchFailure";
+        case cudaSuccess:
+            return "cudaSuccess";
+        case cudaErrorInvalidValue:
+            return "cudaErrorInvalidValue";
+        case cudaErrorMemoryAllocation:
+            return "cudaErrorMemoryAllocation";
+        case cudaErrorInvalidConfiguration:
+            return "cudaErrorInvalidConfiguration";
+        case cudaErrorInvalidDevice:
+            return "cudaErrorInvalidDevice";
+        case cudaErrorInvalidDeviceFunction:
+            return "cudaErrorInvalidDeviceFunction";
+        case cudaErrorNoDevice:
+            return "cudaErrorNoDevice";
+        default:
+            return "cudaErrorLaunchFailure";
     }
 }
 const char* cudaGetErrorString(cudaError_t err) {
@@ -1096,22 +1140,53 @@ cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
     if (device != 0) return emu::E().last_error = cudaErrorInvalidDevice;
     switch (attr) {
-        case cudaDevAttrMaxThreadsPerBlock: *value = emu::kMaxThreadsPerBlock; break;
-        case cudaDevAttrMaxBlockDimX: *value = 1024; break;
-        case cudaDevAttrMaxBlockDimY: *value = 1024; break;
-        case cudaDevAttrMaxBlockDimZ: *value = 64; break;
-        case cudaDevAttrMaxGridDimX: *value = 2147483647; break;
-        case cudaDevAttrMaxGridDimY: *value = 65535; break;
-        case cudaDevAttrMaxGridDimZ: *value = 65535; break;
-        case cudaDevAttrMaxSharedMemoryPerBlock: *value = 48 * 1024; break;
-        case cudaDevAttrWarpSize: *value = 32; break;
-        case cudaDevAttrMaxRegistersPerBlock: *value = 65536; break;
-        case cudaDevAttrMultiProcessorCount: *value = emu::kSmCount; break;
-        case cudaDevAttrComputeCapabilityMajor: *value = 9; break;
-        case cudaDevAttrComputeCapabilityMinor: *value = 0; break;
-        case cudaDevAttrMaxSharedMemoryPerMultiprocessor: *value = 228 * 1024; break;
-        case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = 227 * 1024; break;
-        default: return emu::E().last_error = cudaErrorInvalidValue;
+        case cudaDevAttrMaxThreadsPerBlock:
+            *value = emu::kMaxThreadsPerBlock;
+            break;
+        case cudaDevAttrMaxBlockDimX:
+            *value = 1024;
+            break;
+        case cudaDevAttrMaxBlockDimY:
+            *value = 1024;
+            break;
+        case cudaDevAttrMaxBlockDimZ:
+            *value = 64;
+            break;
+        case cudaDevAttrMaxGridDimX:
+            *value = 2147483647;
+            break;
+        case cudaDevAttrMaxGridDimY:
+            *value = 65535;
+            break;
+        case cudaDevAttrMaxGridDimZ:
+            *value = 65535;
+            break;
+        case cudaDevAttrMaxSharedMemoryPerBlock:
+            *value = 48 * 1024;
+            break;
+        case cudaDevAttrWarpSize:
+            *value = 32;
+            break;
+        case cudaDevAttrMaxRegistersPerBlock:
+            *value = 65536;
+            break;
+        case cudaDevAttrMultiProcessorCount:
+            *value = emu::kSmCount;
+            break;
+        case cudaDevAttrComputeCapabilityMajor:
+            *value = 9;
+            break;
+        case cudaDevAttrComputeCapabilityMinor:
+            *value = 0;
+            break;
+        case cudaDevAttrMaxSharedMemoryPerMultiprocessor:
+            *value = 228 * 1024;
+            break;
+        case cudaDevAttrMaxSharedMemoryPerBlockOptin:
+            *value = 227 * 1024;
+            break;
+        default:
+            return emu::E().last_error = cudaErrorInvalidValue;
     }
     return cudaSuccess;
 }
@@ -1147,7 +1222,8 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
         return emu::E().last_error = cudaErrorMemoryAllocation;
     }
     std::memset(p, 0xff, bytes);
-    emu::E().device_buffers.push_back({reinterpret_cast<uintptr_t>(p), reinterpret_cast<uintptr_t>(p) + bytes});
+    emu::E().device_buffers.push_back(
+        {reinterpret_cast<uintptr_t>(p), reinterpret_cast<uintptr_t>(p) + bytes});
     *ptr = p;
     return cudaSuccess;
 }
