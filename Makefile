@@ -1,7 +1,8 @@
 # Common tasks. `make test` is the README's test command (and what CI runs).
 PYTHON ?= python3
 
-.PHONY: install test demo demo-vae bench gpu-test gpu-bench lint format clean
+.PHONY: install test demo demo-vae bench gpu-test gpu-bench gpu-check emu-build emu-test \
+	emu-test-full kernel-resources lint format clean
 
 install:
 	$(PYTHON) -m pip install -e ".[test]"
@@ -19,6 +20,37 @@ bench:
 	$(PYTHON) -m pytest benchmarks --benchmark-only --benchmark-json=benchmarks/results-cpu.json -q
 	$(PYTHON) benchmarks/report.py benchmarks/results-cpu.json
 
+# The CUDA kernels on the CPU (no GPU needed): minigan._C_emu is csrc/ compiled as host C++
+# and run by the emulator of the CUDA execution model (csrc/emu/, docs/cuda-emulation.md).
+# emu-build also records ptxas' figures of every kernel (when nvcc is present) for the
+# emulator's launch checks. emu-test runs every test marked `emu` (the CUDA kernel suite,
+# whole-step parity, the mutants that prove the checks bite); emu-test-full adds the big
+# shapes (marker emu_full).
+emu-build:
+	$(PYTHON) csrc/emu/build.py
+	@if command -v nvcc >/dev/null 2>&1; then \
+		$(PYTHON) tools/kernel_resources.py --json build/emu/kernel_resources.json >/dev/null; \
+	else echo "emu-build: nvcc not found: launch checks run without ptxas' figures"; fi
+
+emu-test: emu-build
+	$(PYTHON) -m pytest -q -m emu tests
+
+emu-test-full: emu-build
+	MINIGAN_EMU_FULL=1 $(PYTHON) -m pytest -q -m "emu or emu_full" tests
+
+# ptxas registers / spills / shared memory and sm_90 occupancy of every kernel (needs nvcc, no
+# GPU); refreshes benchmarks/README.md and fails when a kernel spills beyond
+# csrc/resource_budget.json.
+kernel-resources:
+	$(PYTHON) tools/kernel_resources.py --json build/kernel_resources.json \
+		--check-budget csrc/resource_budget.json --update-readme benchmarks/README.md
+
+# The one command for a GPU day: build, whole suite, compute-sanitizer, benchmarks, a short
+# training run of each GAN; everything in build/gpu-check/results.md. Without a GPU it runs
+# in emulated mode (GPU-only steps skipped with a message).
+gpu-check:
+	$(PYTHON) tools/gpu_check.py
+
 # On the GPU machine (see ../shared/docs/gpu.md): build the extension there, run every test
 # (CUDA ones included), then compute-sanitizer memcheck + racecheck over the CUDA kernel tests.
 gpu-test:
@@ -34,12 +66,14 @@ gpu-bench:
 	$(PYTHON) benchmarks/report.py benchmarks/results-gpu.json
 
 lint:
-	ruff check minigan tests examples benchmarks
-	ruff format --check minigan tests examples benchmarks
+	ruff check minigan tests examples benchmarks tools csrc/emu setup.py
+	ruff format --check minigan tests examples benchmarks tools csrc/emu setup.py
+	clang-format --dry-run --Werror csrc/*.cu csrc/*.cpp csrc/*.h csrc/emu/*.cpp csrc/emu/*.h
 
 format:
-	ruff format minigan tests examples benchmarks
-	ruff check --fix minigan tests examples benchmarks
+	ruff format minigan tests examples benchmarks tools csrc/emu setup.py
+	ruff check --fix minigan tests examples benchmarks tools csrc/emu setup.py
+	clang-format -i csrc/*.cu csrc/*.cpp csrc/*.h csrc/emu/*.cpp csrc/emu/*.h
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .benchmarks .hypothesis runs
+	rm -rf build dist *.egg-info .pytest_cache .benchmarks .hypothesis runs minigan/_C_emu*.so

@@ -12,7 +12,12 @@
 #   MINIGAN_BUILD_CUDA=0      pure Python only (and a stale in-tree minigan/_C*.so from an
 #                             earlier editable build is removed, so it cannot be imported).
 #   MINIGAN_CUDA_ARCHS=80,90  the SM architectures to compile for (default "80,90"); PTX of
-#                             the last one is embedded too, for newer GPUs.
+#                             the highest one is embedded too, for newer GPUs.
+#   MINIGAN_BUILD_EMU=1       also build minigan._C_emu: the same kernels compiled as host C++
+#                             and run by the CPU emulator of the CUDA execution model
+#                             (csrc/emu/build.py; `make emu-build` does the same in-tree).
+#                             Never built by default: it is a tool for verifying the kernels
+#                             without a GPU, not something a user needs.
 from __future__ import annotations
 
 import os
@@ -99,7 +104,8 @@ def gencode_flags() -> list[str]:
     flags = []
     for a in archs:
         flags += ["-gencode", f"arch=compute_{a},code=sm_{a}"]
-    flags += ["-gencode", f"arch=compute_{archs[-1]},code=compute_{archs[-1]}"]  # PTX
+    newest = max(archs, key=int)  # PTX of the highest arch, JIT-compiled by newer GPUs
+    flags += ["-gencode", f"arch=compute_{newest},code=compute_{newest}"]
     return flags
 
 
@@ -112,11 +118,37 @@ class CudaExtension(Extension):
         self.cuda_home = cuda_home
 
 
+class EmuExtension(Extension):
+    """minigan._C_emu, built by csrc/emu/build.py (g++ with the emulator's headers)."""
+
+    def __init__(self) -> None:
+        super().__init__("minigan._C_emu", sources=[])
+
+
+def _emu_build_module():
+    """csrc/emu/build.py as a module (the one place that knows how to build _C_emu)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("minigan_emu_build", ROOT / "csrc/emu/build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 class BuildExtWithNvcc(build_ext):
     """build_ext that compiles CudaExtension.cuda_sources with nvcc (in parallel), then
-    lets setuptools compile the C++ sources and link everything."""
+    lets setuptools compile the C++ sources and link everything; EmuExtension is built by
+    csrc/emu/build.py."""
 
     def build_extension(self, ext: Extension) -> None:
+        if isinstance(ext, EmuExtension):
+            out = Path(self.get_ext_fullpath(ext.name))
+            out.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                _emu_build_module().build(force=self.force, out=out)
+            except RuntimeError as exc:
+                raise CompileError(str(exc)) from exc
+            return
         if isinstance(ext, CudaExtension):
             objects = self._nvcc_compile(ext)
             ext.extra_objects = [o for o in ext.extra_objects if o not in objects] + objects
@@ -216,6 +248,19 @@ def cuda_extensions() -> list[Extension]:
     ]
 
 
+def emu_extensions() -> list[Extension]:
+    """[minigan._C_emu] when MINIGAN_BUILD_EMU=1, else []."""
+    mode = os.environ.get("MINIGAN_BUILD_EMU", "").strip()
+    if mode not in ("", "0", "1"):
+        raise SystemExit(f"MINIGAN_BUILD_EMU must be 0, 1 or unset, got {mode!r}")
+    if mode != "1":
+        return []
+    if pybind11_include() is None:
+        raise SystemExit("MINIGAN_BUILD_EMU=1 but pybind11 is not importable at build time")
+    _say("MINIGAN_BUILD_EMU=1: building minigan._C_emu (the kernels on the CPU emulator)")
+    return [EmuExtension()]
+
+
 setup(
     name="minigan",
     version="0.1.0",
@@ -234,9 +279,15 @@ setup(
         "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6"],
         "cuda": ["cupy-cuda13x"],
         "numba": ["numba>=0.58"],
-        "dev": ["ruff>=0.5", "pytest>=7", "pytest-benchmark>=4", "hypothesis>=6"],
+        "dev": [
+            "ruff>=0.5",
+            "clang-format>=18",
+            "pytest>=7",
+            "pytest-benchmark>=4",
+            "hypothesis>=6",
+        ],
     },
-    ext_modules=cuda_extensions(),
+    ext_modules=cuda_extensions() + emu_extensions(),
     cmdclass={"build_ext": BuildExtWithNvcc},
     zip_safe=False,
 )
