@@ -200,7 +200,7 @@ class BuildExtWithNvcc(build_ext):
 
 
 def _remove_stale_inplace_extension() -> None:
-    for so in (ROOT / "minigan").glob("_C*.so"):
+    for so in [*(ROOT / "minigan").glob("_C.*.so"), *(ROOT / "minigan").glob("_C.so")]:
         so.unlink()
         _say(f"removed {so.relative_to(ROOT)} (MINIGAN_BUILD_CUDA=0)")
 
