@@ -45,7 +45,7 @@ CUDA_SOURCES = [
     "csrc/adam.cu",
 ]
 CPP_SOURCES = ["csrc/bindings.cpp"]
-HEADERS = ["csrc/common.cuh", "csrc/gemm.cuh", "csrc/minigan.h"]
+HEADERS = ["csrc/common.cuh", "csrc/gemm.cuh", "csrc/minigan.h", "csrc/checks.h"]
 
 
 def _say(msg: str) -> None:

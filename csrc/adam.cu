@@ -20,10 +20,10 @@
 //       elements with float4 accesses when its four arrays are 16-byte aligned (CuPy
 //       allocations are), scalar tail.
 #include <algorithm>
-#include <climits>
 #include <cmath>
 #include <string>
 
+#include "checks.h"
 #include "common.cuh"
 #include "minigan.h"
 
@@ -117,9 +117,18 @@ void adam_step(const uint64_t* table, int64_t num_tensors, int64_t max_numel, in
                int64_t step, double lr, double beta1, double beta2, double eps, double weight_decay,
                cudaStream_t stream) {
     const char* name = "adam_step";
-    if (num_tensors < 0 || num_tensors > INT_MAX / 6) invalid(name, "bad number of tensors");
-    if (step < 1) invalid(name, "step must be >= 1 (1-based)");
-    if (max_numel < 0 || total_numel < 0) invalid(name, "negative sizes");
+    // The table holds 6 T entries indexed with ints.
+    check_range(name, "num_tensors", num_tensors, 0, kInt32Max / 6);
+    check_range(name, "step", step, 1, kInt64Max, "1-based");
+    check_range(name, "total_numel", total_numel, 0, kInt64Max);
+    check_range(name, "max_numel", max_numel, 0, total_numel, "at most total_numel");
+    if (num_tensors > 0 && table == nullptr) {
+        invalid(name, "table is a null pointer but must hold 6 * " + std::to_string(num_tensors) +
+                          " uint64 entries");
+    }
+    if (reinterpret_cast<std::uintptr_t>(table) % 8 != 0) {
+        invalid(name, "table is not 8-byte aligned");
+    }
     if (num_tensors == 0 || total_numel == 0) return;
     const double bias_c1 = 1.0 - std::pow(beta1, (double)step);
     const double bias_c2 = 1.0 - std::pow(beta2, (double)step);

@@ -26,9 +26,9 @@
 //      keeping the channel in shared memory.
 //   eval forward: a per-channel kernel for mean / invstd, then an elementwise kernel.
 #include <algorithm>
-#include <climits>
 #include <string>
 
+#include "checks.h"
 #include "common.cuh"
 #include "minigan.h"
 
@@ -45,8 +45,9 @@ __device__ __forceinline__ void for_channel(long long N, int C, int P, int c, in
     if (ROWS) {
         for (long long e = start; e < N; e += step) f(e * C + c);
     } else {
+        // p in 64 bits: p + dr reaches P - 1 + 255, past 2^31 - 1 when P is within 255 of it.
         long long n = start / P;
-        int p = start % P;
+        long long p = start % P;
         const int dq = step / P, dr = step % P;
         while (n < N) {
             f((n * C + c) * (long long)P + p);
@@ -94,8 +95,9 @@ __global__ void bn_forward_train_v1(const float* __restrict__ x, const float* __
                                     float* __restrict__ y, float* __restrict__ mean_out,
                                     float* __restrict__ invstd_out, long long N, int C, int P,
                                     float one_minus_mom, float mom, float var_factor, float eps) {
-    const int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
+    const long long c64 = (long long)blockIdx.x * blockDim.x + threadIdx.x;  // unsigned product
+    if (c64 >= C) return;
+    const int c = (int)c64;  // < C <= 2^31 - 1
     const float nf = (float)(N * P);
     float s = 0.f;
     for (long long n = 0; n < N; ++n)
@@ -128,8 +130,9 @@ __global__ void bn_backward_v1(const float* __restrict__ dy, const float* __rest
                                const float* __restrict__ invstd, float* __restrict__ dx,
                                float* __restrict__ dgamma, float* __restrict__ dbeta, long long N,
                                int C, int P, int training) {
-    const int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
+    const long long c64 = (long long)blockIdx.x * blockDim.x + threadIdx.x;  // unsigned product
+    if (c64 >= C) return;
+    const int c = (int)c64;  // < C <= 2^31 - 1
     const float nf = (float)(N * P);
     const float mu = mean[c], is = invstd[c];
     float sdy = 0.f, sdyx = 0.f;
@@ -172,6 +175,8 @@ __global__ void __launch_bounds__(BN_THREADS)
     __shared__ float s_mu[CPB], s_is[CPB];
     const int tid = threadIdx.x;
     const int lane_c = tid % CPB, lane_e = tid / CPB;
+    // 32-bit is exact: CPB = 1 launches C <= 2^31 - 1 blocks; CPB = 32 launches ceil(C / 32),
+    // so 32 blockIdx.x + 31 <= 2^31 - 1.
     const int c = blockIdx.x * CPB + lane_c;
     const bool active = c < C;
 
@@ -236,6 +241,8 @@ __global__ void __launch_bounds__(BN_THREADS)
     __shared__ float s_sdy[CPB], s_sdyx[CPB];
     const int tid = threadIdx.x;
     const int lane_c = tid % CPB, lane_e = tid / CPB;
+    // 32-bit is exact: CPB = 1 launches C <= 2^31 - 1 blocks; CPB = 32 launches ceil(C / 32),
+    // so 32 blockIdx.x + 31 <= 2^31 - 1.
     const int c = blockIdx.x * CPB + lane_c;
     const bool active = c < C;
     const float mu = active ? mean[c] : 0.f;
@@ -294,8 +301,9 @@ __global__ void __launch_bounds__(BN_THREADS)
 __global__ void bn_eval_stats(const float* __restrict__ rmean, const float* __restrict__ rvar,
                               float* __restrict__ mean, float* __restrict__ invstd, int C,
                               float eps) {
-    const int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
+    const long long c64 = (long long)blockIdx.x * blockDim.x + threadIdx.x;  // unsigned product
+    if (c64 >= C) return;
+    const int c = (int)c64;  // < C <= 2^31 - 1
     mean[c] = rmean[c];
     invstd[c] = 1.f / sqrtf(rvar[c] + eps);
 }
@@ -314,11 +322,13 @@ __global__ void bn_eval_apply(const float* __restrict__ x, const float* __restri
     }
 }
 
-void check_sizes(const char* name, int64_t N, int64_t C, int64_t P) {
-    if (N < 0 || C < 0 || C > INT_MAX || P < 1 || P > INT_MAX) {
-        invalid(name, "bad sizes N=" + std::to_string(N) + ", C=" + std::to_string(C) +
-                          ", P=" + std::to_string(P));
-    }
+// N >= 0, 0 <= C <= 2^31 - 1, 1 <= P <= 2^31 - 1 (the kernels index channels and positions
+// with ints), and N * C * P free of int64 overflow; returns N * C * P.
+int64_t check_sizes(const char* name, int64_t N, int64_t C, int64_t P) {
+    check_range(name, "N", N, 0, kInt64Max);
+    check_size(name, "C", C);
+    check_range(name, "P", P, 1, kInt32Max);
+    return checked_mul(name, "x (N*C*P)", {N, C, P});
 }
 
 }  // namespace
@@ -328,9 +338,13 @@ void batchnorm_forward_train(const float* x, const float* gamma, const float* be
                              float* invstd, int64_t N, int64_t C, int64_t P, double momentum,
                              double eps, cudaStream_t stream) {
     const char* name = "batchnorm_forward";
-    check_sizes(name, N, C, P);
+    const int64_t total = check_sizes(name, N, C, P);
+    check_ptr(name, "x", x, total);
+    check_ptr(name, "y", y, total);
+    check_ptr(name, "mean", mean, C);
+    check_ptr(name, "invstd", invstd, C);
     if (C == 0) return;
-    const int64_t n = N * P;
+    const int64_t n = N * P;  // <= N * C * P: no overflow
     if (n <= 1) invalid(name, "expected more than 1 value per channel when training");
     if ((running_mean == nullptr) != (running_var == nullptr)) {
         invalid(name, "give both running_mean and running_var, or neither");
@@ -359,15 +373,20 @@ void batchnorm_forward_eval(const float* x, const float* gamma, const float* bet
                             float* mean, float* invstd, int64_t N, int64_t C, int64_t P, double eps,
                             cudaStream_t stream) {
     const char* name = "batchnorm_forward";
-    check_sizes(name, N, C, P);
+    const int64_t total = check_sizes(name, N, C, P);
+    check_ptr(name, "x", x, total);
+    check_ptr(name, "y", y, total);
+    check_ptr(name, "mean", mean, C);
+    check_ptr(name, "invstd", invstd, C);
     if (C == 0) return;
     if (running_mean == nullptr || running_var == nullptr) {
-        invalid(name, "eval mode needs running_mean and running_var");
+        invalid(name, "eval mode needs running_mean and running_var (null: " +
+                          std::string(running_mean == nullptr ? "running_mean" : "running_var") +
+                          ")");
     }
     launch_kernel("batchnorm_forward: bn_eval_stats", bn_eval_stats,
                   ceil_div<unsigned>((unsigned)C, 256), 256, 0, stream, running_mean, running_var,
                   mean, invstd, (int)C, (float)eps);
-    const int64_t total = N * C * P;
     if (total == 0) return;
     const unsigned blocks = (unsigned)std::min<int64_t>(ceil_div<int64_t>(total, 256), 8192);
     launch_kernel("batchnorm_forward: bn_eval_apply", bn_eval_apply, blocks, 256, 0, stream, x,
@@ -378,10 +397,14 @@ void batchnorm_backward(const float* dy, const float* x, const float* gamma, con
                         const float* invstd, float* dx, float* dgamma, float* dbeta, int64_t N,
                         int64_t C, int64_t P, bool training, cudaStream_t stream) {
     const char* name = "batchnorm_backward";
-    check_sizes(name, N, C, P);
-    if (C == 0) return;
+    const int64_t total = check_sizes(name, N, C, P);
     const bool need_sums = dgamma != nullptr || dbeta != nullptr || (training && dx != nullptr);
     if (!need_sums && dx == nullptr) return;
+    check_ptr(name, "dy", dy, total);
+    check_ptr(name, "x", x, total);
+    check_ptr(name, "mean", mean, C);
+    check_ptr(name, "invstd", invstd, C);
+    if (C == 0) return;
     if (kernel_version(FAMILY_BATCHNORM) == 1) {
         launch_kernel("batchnorm_backward: bn_backward_v1", bn_backward_v1,
                       ceil_div<unsigned>((unsigned)C, 128), 128, 0, stream, dy, x, gamma, mean,

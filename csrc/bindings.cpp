@@ -14,11 +14,16 @@
 #include <string>
 #include <vector>
 
+#include "checks.h"
 #include "common.cuh"
 #include "minigan.h"
 
 namespace py = pybind11;
 using minigan::invalid;
+
+#ifdef MINIGAN_EMU
+void emu_add_python_bindings(pybind11::module_& m);  // csrc/emu/python.cpp
+#endif
 
 namespace {
 
@@ -27,41 +32,22 @@ using Ptr = std::uintptr_t;
 cudaStream_t as_stream(Ptr s) { return reinterpret_cast<cudaStream_t>(s); }
 float* fp(Ptr p) { return reinterpret_cast<float*>(p); }
 
-// 0 <= v <= 2^31 - 1 (every size handled by the kernels fits in an int).
-int64_t size_arg(const char* kernel, const char* what, int64_t v) {
-    if (v < 0 || v > 2147483647LL) {
-        invalid(kernel, std::string(what) + "=" + std::to_string(v) + " must be in [0, 2^31 - 1]");
-    }
-    return v;
-}
+// The checks are csrc/checks.h's, shared with the C++ API (which repeats the ones that
+// matter for safety: it is also called without these bindings).
+using minigan::check_act;
+using minigan::check_size;
+using minigan::checked_mul;
 
-int64_t mul(const char* kernel, std::initializer_list<int64_t> factors) {
-    int64_t r = 1;
-    for (int64_t f : factors) {
-        if (__builtin_mul_overflow(r, f, &r)) invalid(kernel, "size overflows int64");
-    }
-    return r;
-}
-
-// A pointer that must be usable for `count` floats: non-null when count > 0, 4-byte aligned.
-void need(const char* kernel, const char* what, Ptr p, int64_t count) {
-    if (count > 0 && p == 0) {
-        invalid(kernel, std::string(what) + " is a null pointer but must hold " +
-                            std::to_string(count) + " floats");
-    }
-    if (p % 4 != 0) invalid(kernel, std::string(what) + " is not 4-byte aligned");
-}
-
-// An optional pointer (0 = absent): only its alignment is checked.
+// An optional pointer (0 = absent): only its alignment is checked (an integer from Python
+// may be anything; a float* must be 4-byte aligned).
 void optional(const char* kernel, const char* what, Ptr p) {
     if (p % 4 != 0) invalid(kernel, std::string(what) + " is not 4-byte aligned");
 }
 
-int act_arg(const char* kernel, int act) {
-    if (act < 0 || act >= minigan::kNumActivations) {
-        invalid(kernel, "unknown activation code " + std::to_string(act));
-    }
-    return act;
+// A pointer that must be usable for `count` floats: non-null when count > 0, 4-byte aligned.
+void need(const char* kernel, const char* what, Ptr p, int64_t count) {
+    minigan::check_ptr(kernel, what, fp(p), count);
+    optional(kernel, what, p);
 }
 
 minigan::ConvGeometry geometry(const char* kernel, const std::vector<int64_t>& v) {
@@ -71,7 +57,7 @@ minigan::ConvGeometry geometry(const char* kernel, const std::vector<int64_t>& v
                 "Ho, Wo), got " +
                     std::to_string(v.size()));
     }
-    for (size_t i = 0; i < v.size(); ++i) size_arg(kernel, "geometry entry", v[i]);
+    for (size_t i = 0; i < v.size(); ++i) check_size(kernel, "geometry entry", v[i]);
     return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]};
 }
 
@@ -83,6 +69,44 @@ int family_index(const std::string& family) {
     }
     invalid("set_kernel_version", "unknown kernel family '" + family +
                                       "' (expected gemm, batchnorm, sigmoid_bce or adam)");
+}
+
+// The architectures the kernels were compiled for, as compute capability x 10 (80, 90), read
+// off minigan::cuda_arch_list() (nvcc's __CUDA_ARCH_LIST__, "800,900"); empty when unknown
+// (the emulated build).
+std::vector<int> compiled_archs() {
+    std::vector<int> archs;
+    const std::string list = minigan::cuda_arch_list();
+    size_t pos = 0;
+    while (pos < list.size()) {
+        size_t end = list.find(',', pos);
+        if (end == std::string::npos) end = list.size();
+        const std::string item = list.substr(pos, end - pos);
+        if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos) return {};
+        archs.push_back(std::stoi(item) / 10);
+        pos = end + 1;
+    }
+    return archs;
+}
+
+// "sm_80, sm_90" for the compiled architectures.
+std::string arch_names(const std::vector<int>& archs) {
+    std::string s;
+    for (int a : archs) s += (s.empty() ? "sm_" : ", sm_") + std::to_string(a);
+    return s;
+}
+
+// "" when a GPU of compute capability major.minor is not older than the oldest compiled
+// architecture (or the list is unknown: the kernel-image probe decides), else why not.
+std::string arch_reason(int major, int minor) {
+    const std::vector<int> archs = compiled_archs();
+    if (archs.empty()) return "";
+    int oldest = archs.front();
+    for (int a : archs) oldest = a < oldest ? a : oldest;
+    if (major * 10 + minor >= oldest) return "";
+    return "GPU compute capability " + std::to_string(major) + "." + std::to_string(minor) +
+           " is older than " + std::to_string(oldest / 10) + "." + std::to_string(oldest % 10) +
+           ", the oldest architecture minigan._C is built for (" + arch_names(archs) + ")";
 }
 
 std::string device_status() {
@@ -102,17 +126,107 @@ std::string device_status() {
     MINIGAN_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev),
                        "device_status");
     const std::string cc = std::to_string(major) + "." + std::to_string(minor);
-    if (major < 8) {
-        return "GPU compute capability " + cc +
-               " is older than 8.0; minigan._C is built for sm_80, sm_90 and compute_90 PTX";
-    }
+    const std::string too_old = arch_reason(major, minor);
+    if (!too_old.empty()) return too_old;
     err = minigan::gemm_probe();
     if (err != cudaSuccess) {
         cudaGetLastError();
+        const std::vector<int> archs = compiled_archs();
         return "minigan._C has no usable kernel image for this GPU (compute capability " + cc +
+               "; built for " + (archs.empty() ? "unknown architectures" : arch_names(archs)) +
                "): " + cudaGetErrorName(err) + ": " + cudaGetErrorString(err);
     }
     return "";
+}
+
+// ----- _test_cpp_api: TEST-ONLY -------------------------------------------------------------
+// The C++ API of minigan.h called with the raw arguments, WITHOUT the checks that the
+// bindings above make first, so that tests/test_cpp_api_validation.py can show that every
+// entry point validates its own arguments (C++ callers do not go through these bindings).
+// Never use it from library code: an argument the C++ API failed to reject would reach the
+// device. Launches go to the default stream.
+minigan::ConvGeometry raw_geometry(const std::vector<int64_t>& v) {
+    if (v.size() != minigan::kConvGeometryFields) invalid("_test_cpp_api", "geometry needs 13");
+    return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]};
+}
+
+void add_test_cpp_api(py::module_& m) {
+    py::module_ t =
+        m.def_submodule("_test_cpp_api",
+                        "TEST-ONLY: the C++ API called without the bindings' own argument checks.");
+    t.def("linear_act_forward",
+          [](Ptr x, Ptr w, Ptr b, Ptr y, int64_t N, int64_t K, int64_t M, int act, float slope) {
+              minigan::linear_act_forward(fp(x), fp(w), fp(b), fp(y), N, K, M, act, slope, nullptr);
+          });
+    t.def("linear_act_backward", [](Ptr dy, Ptr x, Ptr w, Ptr y, Ptr dx, Ptr dw, Ptr db, int64_t N,
+                                    int64_t K, int64_t M, int act, float slope, Ptr workspace,
+                                    int64_t workspace_floats, int splits) {
+        minigan::linear_act_backward(fp(dy), fp(x), fp(w), fp(y), fp(dx), fp(dw), fp(db), N, K, M,
+                                     act, slope, fp(workspace), workspace_floats, splits, nullptr);
+    });
+    t.def("linear_act_workspace_floats", &minigan::linear_act_workspace_floats);
+    t.def("conv_workspace_floats",
+          [](const std::vector<int64_t>& geom, int64_t chunk, int splits, bool weight_grad) {
+              return minigan::conv_workspace_floats(raw_geometry(geom), chunk, splits, weight_grad);
+          });
+    t.def("conv2d_forward", [](Ptr x, Ptr w, Ptr b, Ptr y, const std::vector<int64_t>& geom,
+                               Ptr workspace, int64_t workspace_floats, int64_t chunk) {
+        minigan::conv2d_forward(fp(x), fp(w), fp(b), fp(y), raw_geometry(geom), fp(workspace),
+                                workspace_floats, chunk, nullptr);
+    });
+    t.def("conv2d_backward", [](Ptr dy, Ptr x, Ptr w, Ptr dx, Ptr dw, Ptr db,
+                                const std::vector<int64_t>& geom, Ptr workspace,
+                                int64_t workspace_floats, int64_t chunk, int splits) {
+        minigan::conv2d_backward(fp(dy), fp(x), fp(w), fp(dx), fp(dw), fp(db), raw_geometry(geom),
+                                 fp(workspace), workspace_floats, chunk, splits, nullptr);
+    });
+    t.def("conv_transpose2d_forward",
+          [](Ptr x, Ptr w, Ptr b, Ptr y, const std::vector<int64_t>& geom, Ptr workspace,
+             int64_t workspace_floats, int64_t chunk) {
+              minigan::conv_transpose2d_forward(fp(x), fp(w), fp(b), fp(y), raw_geometry(geom),
+                                                fp(workspace), workspace_floats, chunk, nullptr);
+          });
+    t.def("conv_transpose2d_backward",
+          [](Ptr dy, Ptr x, Ptr w, Ptr dx, Ptr dw, Ptr db, const std::vector<int64_t>& geom,
+             Ptr workspace, int64_t workspace_floats, int64_t chunk, int splits) {
+              minigan::conv_transpose2d_backward(fp(dy), fp(x), fp(w), fp(dx), fp(dw), fp(db),
+                                                 raw_geometry(geom), fp(workspace),
+                                                 workspace_floats, chunk, splits, nullptr);
+          });
+    t.def("batchnorm_forward_train",
+          [](Ptr x, Ptr gamma, Ptr beta, Ptr running_mean, Ptr running_var, Ptr y, Ptr mean,
+             Ptr invstd, int64_t N, int64_t C, int64_t P, double momentum, double eps) {
+              minigan::batchnorm_forward_train(fp(x), fp(gamma), fp(beta), fp(running_mean),
+                                               fp(running_var), fp(y), fp(mean), fp(invstd), N, C,
+                                               P, momentum, eps, nullptr);
+          });
+    t.def("batchnorm_forward_eval",
+          [](Ptr x, Ptr gamma, Ptr beta, Ptr running_mean, Ptr running_var, Ptr y, Ptr mean,
+             Ptr invstd, int64_t N, int64_t C, int64_t P, double eps) {
+              minigan::batchnorm_forward_eval(fp(x), fp(gamma), fp(beta), fp(running_mean),
+                                              fp(running_var), fp(y), fp(mean), fp(invstd), N, C, P,
+                                              eps, nullptr);
+          });
+    t.def("batchnorm_backward",
+          [](Ptr dy, Ptr x, Ptr gamma, Ptr mean, Ptr invstd, Ptr dx, Ptr dgamma, Ptr dbeta,
+             int64_t N, int64_t C, int64_t P, bool training) {
+              minigan::batchnorm_backward(fp(dy), fp(x), fp(gamma), fp(mean), fp(invstd), fp(dx),
+                                          fp(dgamma), fp(dbeta), N, C, P, training, nullptr);
+          });
+    t.def("sigmoid_bce_forward_backward",
+          [](Ptr logits, Ptr targets, Ptr loss, Ptr dlogits, int64_t n, bool mean, Ptr partials,
+             int64_t num_partials) {
+              minigan::sigmoid_bce_forward_backward(fp(logits), fp(targets), fp(loss), fp(dlogits),
+                                                    n, mean, fp(partials), num_partials, nullptr);
+          });
+    t.def("adam_step",
+          [](Ptr table, int64_t num_tensors, int64_t max_numel, int64_t total_numel, int64_t step,
+             double lr, double beta1, double beta2, double eps, double weight_decay) {
+              minigan::adam_step(reinterpret_cast<const uint64_t*>(table), num_tensors, max_numel,
+                                 total_numel, step, lr, beta1, beta2, eps, weight_decay, nullptr);
+          });
+    t.def("arch_reason", &arch_reason, py::arg("major"), py::arg("minor"),
+          "device_status's verdict on a GPU of this compute capability ('' = not too old).");
 }
 
 }  // namespace
@@ -135,6 +249,9 @@ PYBIND11_MODULE(MINIGAN_MODULE_NAME, m) {
     acts["sigmoid"] = static_cast<int>(minigan::ACT_SIGMOID);
     m.attr("ACTIVATIONS") = acts;
     m.attr("CUDA_RUNTIME_VERSION") = CUDART_VERSION;
+    // The architectures compiled in, as compute capability x 10 (nvcc's __CUDA_ARCH_LIST__):
+    // (80, 90) for the default build, () when unknown (the emulated build).
+    m.attr("CUDA_ARCHS") = py::tuple(py::cast(compiled_archs()));
     py::dict families;
     for (int i = 0; i < minigan::NUM_FAMILIES; ++i) {
         families[family_names[i]] = minigan::kMaxVersion[i];
@@ -170,14 +287,14 @@ PYBIND11_MODULE(MINIGAN_MODULE_NAME, m) {
         [](Ptr x, Ptr w, Ptr b, Ptr y, int64_t N, int64_t K, int64_t M, int act, float slope,
            Ptr stream) {
             const char* k = "linear_act_forward";
-            size_arg(k, "N", N);
-            size_arg(k, "K", K);
-            size_arg(k, "M", M);
-            act_arg(k, act);
-            need(k, "x", x, mul(k, {N, K}));
-            need(k, "w", w, mul(k, {M, K}));
+            check_size(k, "N", N);
+            check_size(k, "K", K);
+            check_size(k, "M", M);
+            check_act(k, act);
+            need(k, "x", x, checked_mul(k, "N*K", {N, K}));
+            need(k, "w", w, checked_mul(k, "M*K", {M, K}));
             optional(k, "b", b);
-            need(k, "y", y, mul(k, {N, M}));
+            need(k, "y", y, checked_mul(k, "N*M", {N, M}));
             minigan::linear_act_forward(fp(x), fp(w), fp(b), fp(y), N, K, M, act, slope,
                                         as_stream(stream));
         },
@@ -189,23 +306,20 @@ PYBIND11_MODULE(MINIGAN_MODULE_NAME, m) {
         [](Ptr dy, Ptr x, Ptr w, Ptr y, Ptr dx, Ptr dw, Ptr db, int64_t N, int64_t K, int64_t M,
            int act, float slope, Ptr workspace, int64_t workspace_floats, int splits, Ptr stream) {
             const char* k = "linear_act_backward";
-            size_arg(k, "N", N);
-            size_arg(k, "K", K);
-            size_arg(k, "M", M);
-            size_arg(k, "workspace_floats", workspace_floats);
-            act_arg(k, act);
-            if (splits < 1) invalid(k, "splits must be >= 1");
-            need(k, "dy", dy, mul(k, {N, M}));
-            need(k, "y", y, act == minigan::ACT_NONE ? 0 : mul(k, {N, M}));
-            need(k, "x", x, dw != 0 ? mul(k, {N, K}) : 0);
-            need(k, "w", w, dx != 0 ? mul(k, {M, K}) : 0);
+            check_size(k, "N", N);
+            check_size(k, "K", K);
+            check_size(k, "M", M);
+            check_size(k, "workspace_floats", workspace_floats);
+            check_act(k, act);
+            need(k, "dy", dy, checked_mul(k, "N*M", {N, M}));
+            need(k, "y", y, act == minigan::ACT_NONE ? 0 : checked_mul(k, "N*M", {N, M}));
+            need(k, "x", x, dw != 0 ? checked_mul(k, "N*K", {N, K}) : 0);
+            need(k, "w", w, dx != 0 ? checked_mul(k, "M*K", {M, K}) : 0);
             optional(k, "dx", dx);
             optional(k, "dw", dw);
             optional(k, "db", db);
             need(k, "workspace", workspace, workspace_floats);
-            if (dw != 0 && splits > 1) {
-                need(k, "workspace", workspace, minigan::linear_act_workspace_floats(K, M, splits));
-            }
+            // splits and the workspace size: checked by linear_act_backward itself.
             minigan::linear_act_backward(fp(dy), fp(x), fp(w), fp(y), fp(dx), fp(dw), fp(db), N, K,
                                          M, act, slope, fp(workspace), workspace_floats, splits,
                                          as_stream(stream));
@@ -217,11 +331,7 @@ PYBIND11_MODULE(MINIGAN_MODULE_NAME, m) {
     m.def(
         "linear_act_workspace_floats",
         [](int64_t K, int64_t M, int splits) {
-            const char* k = "linear_act_workspace_floats";
-            size_arg(k, "K", K);
-            size_arg(k, "M", M);
-            if (splits < 1) invalid(k, "splits must be >= 1");
-            return minigan::linear_act_workspace_floats(K, M, splits);
+            return minigan::linear_act_workspace_floats(K, M, splits);  // checks its arguments
         },
         py::arg("K"), py::arg("M"), py::arg("splits"));
 
@@ -231,9 +341,7 @@ PYBIND11_MODULE(MINIGAN_MODULE_NAME, m) {
         [](const std::vector<int64_t>& geom, int64_t chunk, int splits, bool weight_grad) {
             const char* k = "conv_workspace_floats";
             const minigan::ConvGeometry g = geometry(k, geom);
-            size_arg(k, "chunk", chunk);
-            if (splits < 1) invalid(k, "splits must be >= 1");
-            return minigan::conv_workspace_floats(g, chunk, splits, weight_grad);
+            return minigan::conv_workspace_floats(g, chunk, splits, weight_grad);  // checks them
         },
         py::arg("geometry"), py::arg("chunk"), py::arg("splits"), py::arg("weight_grad"),
         "Floats of workspace a conv call needs (geometry = N, C, H, W, O, kh, kw, sh, sw, ph, "
@@ -243,11 +351,11 @@ PYBIND11_MODULE(MINIGAN_MODULE_NAME, m) {
                        const std::vector<int64_t>& geom, Ptr workspace, int64_t workspace_floats,
                        int64_t chunk, Ptr stream) {
         const minigan::ConvGeometry g = geometry(k, geom);
-        size_arg(k, "workspace_floats", workspace_floats);
-        const int64_t in_count = mul(k, {g.N, g.C, g.H, g.W});
-        const int64_t out_count = mul(k, {g.N, g.O, g.Ho, g.Wo});
+        check_size(k, "workspace_floats", workspace_floats);
+        const int64_t in_count = checked_mul(k, "N*C*H*W", {g.N, g.C, g.H, g.W});
+        const int64_t out_count = checked_mul(k, "N*O*Ho*Wo", {g.N, g.O, g.Ho, g.Wo});
         need(k, "x", x, transpose ? out_count : in_count);
-        need(k, "w", w, mul(k, {g.O, g.C, g.kh, g.kw}));
+        need(k, "w", w, checked_mul(k, "O*C*kh*kw", {g.O, g.C, g.kh, g.kw}));
         optional(k, "b", b);
         need(k, "y", y, transpose ? in_count : out_count);
         need(k, "workspace", workspace, workspace_floats);
@@ -263,12 +371,12 @@ PYBIND11_MODULE(MINIGAN_MODULE_NAME, m) {
                        const std::vector<int64_t>& geom, Ptr workspace, int64_t workspace_floats,
                        int64_t chunk, int splits, Ptr stream) {
         const minigan::ConvGeometry g = geometry(k, geom);
-        size_arg(k, "workspace_floats", workspace_floats);
-        const int64_t in_count = mul(k, {g.N, g.C, g.H, g.W});
-        const int64_t out_count = mul(k, {g.N, g.O, g.Ho, g.Wo});
+        check_size(k, "workspace_floats", workspace_floats);
+        const int64_t in_count = checked_mul(k, "N*C*H*W", {g.N, g.C, g.H, g.W});
+        const int64_t out_count = checked_mul(k, "N*O*Ho*Wo", {g.N, g.O, g.Ho, g.Wo});
         need(k, "dy", dy, transpose ? in_count : out_count);
         need(k, "x", x, dw != 0 ? (transpose ? out_count : in_count) : 0);
-        need(k, "w", w, dx != 0 ? mul(k, {g.O, g.C, g.kh, g.kw}) : 0);
+        need(k, "w", w, dx != 0 ? checked_mul(k, "O*C*kh*kw", {g.O, g.C, g.kh, g.kw}) : 0);
         optional(k, "dx", dx);
         optional(k, "dw", dw);
         optional(k, "db", db);
@@ -333,10 +441,10 @@ PYBIND11_MODULE(MINIGAN_MODULE_NAME, m) {
            Ptr invstd, int64_t N, int64_t C, int64_t P, bool training, double momentum, double eps,
            Ptr stream) {
             const char* k = "batchnorm_forward";
-            size_arg(k, "N", N);
-            size_arg(k, "C", C);
-            size_arg(k, "P", P);
-            const int64_t total = mul(k, {N, C, P});
+            check_size(k, "N", N);
+            check_size(k, "C", C);
+            check_size(k, "P", P);
+            const int64_t total = checked_mul(k, "N*C*P", {N, C, P});
             need(k, "x", x, total);
             need(k, "y", y, total);
             need(k, "mean", mean, C);
@@ -367,10 +475,10 @@ PYBIND11_MODULE(MINIGAN_MODULE_NAME, m) {
         [](Ptr dy, Ptr x, Ptr gamma, Ptr mean, Ptr invstd, Ptr dx, Ptr dgamma, Ptr dbeta, int64_t N,
            int64_t C, int64_t P, bool training, Ptr stream) {
             const char* k = "batchnorm_backward";
-            size_arg(k, "N", N);
-            size_arg(k, "C", C);
-            size_arg(k, "P", P);
-            const int64_t total = mul(k, {N, C, P});
+            check_size(k, "N", N);
+            check_size(k, "C", C);
+            check_size(k, "P", P);
+            const int64_t total = checked_mul(k, "N*C*P", {N, C, P});
             need(k, "dy", dy, total);
             need(k, "x", x, total);
             need(k, "mean", mean, C);
@@ -430,4 +538,11 @@ PYBIND11_MODULE(MINIGAN_MODULE_NAME, m) {
         py::arg("step"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
         py::arg("weight_decay"), py::arg("stream"),
         "One in-place Adam step of every tensor in the device pointer table (one launch).");
+
+    add_test_cpp_api(m);  // TEST-ONLY submodule _test_cpp_api (see above)
+
+#ifdef MINIGAN_EMU
+    // The emulator's controls and reports (csrc/emu/python.cpp).
+    emu_add_python_bindings(m);
+#endif
 }

@@ -37,14 +37,22 @@
 //           deterministic).
 //   GEMMs: the GEMM core's versions (v1 naive, v2 smem tiles, v3 register-blocked).
 #include <algorithm>
-#include <climits>
 #include <string>
 
+#include "checks.h"
 #include "gemm.cuh"
 #include "minigan.h"
 
 namespace minigan {
 namespace {
+
+// 32-bit arithmetic in these two kernels is exact because validate() bounds, per image,
+// C kh kw Ho Wo, C H W and O Ho Wo by 2^31 - 1, and the padded sizes H + 2 ph, W + 2 pw by
+// 2^31 - 1 (so i sh + a <= H + 2 ph - 1 and h + ph fit an int). Only the thread index is
+// formed in 64 bits and narrowed after the bounds check: blockIdx.x * blockDim.x +
+// threadIdx.x is an unsigned 32-bit sum that stays below 2^31 over a grid of
+// ceil(per_image / 256) blocks only because 256 divides 2^31 (another block size would
+// wrap the int). Offsets across images (n * per_image, up to chunk x 2^31) are 64-bit.
 
 // cols[n][(c, a, b)][(i, j)] = xpad[n][c][i sh + a][j sw + b] for the images of one chunk.
 // grid.y = image, grid.x covers the CKK * P elements of one image.
@@ -53,8 +61,9 @@ __global__ void im2col_kernel(const float* __restrict__ x, float* __restrict__ c
                               int Wo) {
     const int P = Ho * Wo;
     const int per_image = C * kh * kw * P;
-    const int idx = blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= per_image) return;
+    const long long idx64 = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx64 >= per_image) return;
+    const int idx = (int)idx64;  // < per_image <= 2^31 - 1
     const long long n = blockIdx.y;
     const int p = idx % P;
     const int k = idx / P;
@@ -72,8 +81,9 @@ __global__ void col2im_kernel(const float* __restrict__ dcols, const float* __re
                               float* __restrict__ out, int C, int H, int W, int kh, int kw, int sh,
                               int sw, int ph, int pw, int Ho, int Wo) {
     const int per_image = C * H * W;
-    const int idx = blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= per_image) return;
+    const long long idx64 = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx64 >= per_image) return;
+    const int idx = (int)idx64;  // < per_image <= 2^31 - 1
     const long long n = blockIdx.y;
     const int w = idx % W, h = (idx / W) % H, c = idx / (W * H);
     const int P = Ho * Wo;
@@ -103,25 +113,35 @@ struct Dims {
     int64_t CKK, P;
 };
 
+// Only after validate() / check_fields() (no overflow: each field <= 2^31 - 1 and the
+// products are checked there).
 Dims dims_of(const ConvGeometry& g) { return {g.C * g.kh * g.kw, g.Ho * g.Wo}; }
 
-void validate(const char* name, const ConvGeometry& g) {
+const char* const kFieldNames[kConvGeometryFields] = {"N",  "C",  "H",  "W",  "O",  "kh", "kw",
+                                                      "sh", "sw", "ph", "pw", "Ho", "Wo"};
+
+// Every field in [0, 2^31 - 1], and the products the workspace sizes use free of overflow.
+void check_fields(const char* name, const ConvGeometry& g) {
     const int64_t v[kConvGeometryFields] = {g.N,  g.C,  g.H,  g.W,  g.O,  g.kh, g.kw,
                                             g.sh, g.sw, g.ph, g.pw, g.Ho, g.Wo};
-    static const char* names[kConvGeometryFields] = {"N",  "C",  "H",  "W",  "O",  "kh", "kw",
-                                                     "sh", "sw", "ph", "pw", "Ho", "Wo"};
     for (int i = 0; i < kConvGeometryFields; ++i) {
-        if (v[i] < 0 || v[i] > INT_MAX) {
-            invalid(name, std::string("geometry field ") + names[i] + "=" + std::to_string(v[i]) +
-                              " is outside [0, 2^31 - 1]");
-        }
+        check_range(name, (std::string("geometry field ") + kFieldNames[i]).c_str(), v[i], 0,
+                    kInt32Max);
     }
+    checked_mul(name, "C*kh*kw*Ho*Wo", {g.C, g.kh, g.kw, g.Ho, g.Wo});
+    checked_mul(name, "O*C*kh*kw", {g.O, g.C, g.kh, g.kw});
+}
+
+void validate(const char* name, const ConvGeometry& g) {
+    check_fields(name, g);
     if (g.H < 1 || g.W < 1 || g.kh < 1 || g.kw < 1 || g.sh < 1 || g.sw < 1) {
         invalid(name, "H, W, kh, kw, sh, sw must be >= 1");
     }
-    if (g.H + 2 * g.ph < g.kh || g.W + 2 * g.pw < g.kw) {
-        invalid(name, "the padded input is smaller than the kernel");
-    }
+    // The padded sizes bound the kernels' 32-bit row / column arithmetic (see im2col_kernel).
+    check_range(name, "padded height H + 2 ph", g.H + 2 * g.ph, g.kh, kInt32Max,
+                "at least kh; the kernels index padded rows with ints");
+    check_range(name, "padded width W + 2 pw", g.W + 2 * g.pw, g.kw, kInt32Max,
+                "at least kw; the kernels index padded columns with ints");
     const int64_t ho = (g.H + 2 * g.ph - g.kh) / g.sh + 1;
     const int64_t wo = (g.W + 2 * g.pw - g.kw) / g.sw + 1;
     if (ho != g.Ho || wo != g.Wo) {
@@ -129,23 +149,54 @@ void validate(const char* name, const ConvGeometry& g) {
                           " does not match (H + 2 ph - kh) / sh + 1 = " + std::to_string(ho) + "x" +
                           std::to_string(wo));
     }
-    const Dims d = dims_of(g);
-    if (d.CKK * d.P > INT_MAX || g.C * g.H * g.W > INT_MAX || g.O * d.P > INT_MAX) {
-        invalid(name, "one image is too large (more than 2^31 - 1 elements per image)");
+    // One image of each tensor the kernels index with ints (see im2col_kernel).
+    check_range(name, "C*kh*kw*Ho*Wo (im2col columns per image)",
+                checked_mul(name, "C*kh*kw*Ho*Wo", {g.C, g.kh, g.kw, g.Ho, g.Wo}), 0, kInt32Max);
+    check_range(name, "C*H*W (input elements per image)",
+                checked_mul(name, "C*H*W", {g.C, g.H, g.W}), 0, kInt32Max);
+    check_range(name, "O*Ho*Wo (output elements per image)",
+                checked_mul(name, "O*Ho*Wo", {g.O, g.Ho, g.Wo}), 0, kInt32Max);
+}
+
+// The element counts of the conv2d's tensors (valid geometry: no overflow).
+struct Counts {
+    int64_t in, out, weight;  // N C H W, N O Ho Wo, O C kh kw
+};
+Counts counts_of(const char* name, const ConvGeometry& g) {
+    return {checked_mul(name, "N*C*H*W", {g.N, g.C, g.H, g.W}),
+            checked_mul(name, "N*O*Ho*Wo", {g.N, g.O, g.Ho, g.Wo}),
+            checked_mul(name, "O*C*kh*kw", {g.O, g.C, g.kh, g.kw})};
+}
+
+void check_chunk(const char* name, int64_t chunk) {
+    check_range(name, "chunk", chunk, 1, kMaxGridYZ, "images per im2col launch, gridDim.y");
+}
+
+// conv_workspace_floats after check_fields / check_chunk / check_splits, with `name`.
+int64_t workspace_floats_of(const char* name, const ConvGeometry& g, int64_t chunk, int splits,
+                            bool weight_grad) {
+    int64_t need = checked_mul(name, "workspace columns (chunk*C*kh*kw*Ho*Wo)",
+                               {chunk, g.C, g.kh, g.kw, g.Ho, g.Wo});
+    if (weight_grad && splits > 1) {
+        const int64_t partials = checked_mul(name, "workspace partials (splits*O*C*kh*kw)",
+                                             {splits, g.O, g.C, g.kh, g.kw});
+        need = checked_add(name, "workspace (columns + partials)", need, partials);
     }
+    return need;
 }
 
 void validate_plan(const char* name, const ConvGeometry& g, float* ws, int64_t ws_floats,
                    int64_t chunk, int splits, bool weight_grad) {
-    if (chunk < 1 || chunk > 65535) invalid(name, "chunk must be in [1, 65535]");
-    if (splits < 1) invalid(name, "splits must be >= 1");
-    const int64_t need = conv_workspace_floats(g, chunk, splits, weight_grad);
+    check_chunk(name, chunk);
+    check_splits(name, splits);
+    check_range(name, "workspace_floats", ws_floats, 0, kInt64Max);
+    const int64_t need = workspace_floats_of(name, g, chunk, splits, weight_grad);
     if (ws_floats < need) {
         invalid(name, "workspace of " + std::to_string(ws_floats) + " floats is smaller than the " +
                           std::to_string(need) + " needed (chunk=" + std::to_string(chunk) +
                           ", splits=" + std::to_string(splits) + ")");
     }
-    if (need > 0 && ws == nullptr) invalid(name, "workspace is a null pointer");
+    check_ptr(name, "workspace", ws, need);
 }
 
 void im2col(const float* in, float* cols, int64_t images, const ConvGeometry& g,
@@ -268,10 +319,11 @@ void conv_weight_grad(const float* g_out, const float* in, float* dw, const Conv
 }  // namespace
 
 int64_t conv_workspace_floats(const ConvGeometry& g, int64_t chunk, int splits, bool weight_grad) {
-    const Dims d = dims_of(g);
-    int64_t need = chunk * d.CKK * d.P;
-    if (weight_grad) need += gemm_partials_floats(g.O, d.CKK, splits);
-    return need;
+    const char* name = "conv_workspace_floats";
+    check_fields(name, g);
+    check_chunk(name, chunk);
+    check_splits(name, splits);
+    return workspace_floats_of(name, g, chunk, splits, weight_grad);
 }
 
 void conv2d_forward(const float* x, const float* w, const float* b, float* y, const ConvGeometry& g,
@@ -280,6 +332,10 @@ void conv2d_forward(const float* x, const float* w, const float* b, float* y, co
     const char* name = "conv2d_forward";
     validate(name, g);
     validate_plan(name, g, workspace, workspace_floats, chunk, 1, false);
+    const Counts n = counts_of(name, g);
+    check_ptr(name, "x", x, n.in);
+    check_ptr(name, "w", w, n.weight);
+    check_ptr(name, "y", y, n.out);
     conv_forward_core(x, w, b, y, g, workspace, chunk, stream, name);
 }
 
@@ -288,9 +344,14 @@ void conv2d_backward(const float* dy, const float* x, const float* w, float* dx,
                      int64_t chunk, int splits, cudaStream_t stream) {
     const char* name = "conv2d_backward";
     validate(name, g);
+    check_splits(name, splits);
     if (dx != nullptr || dw != nullptr) {  // db alone needs no workspace
         validate_plan(name, g, workspace, workspace_floats, chunk, splits, dw != nullptr);
     }
+    const Counts n = counts_of(name, g);
+    check_ptr(name, "dy", dy, n.out);
+    if (dw != nullptr) check_ptr(name, "x", x, n.in);
+    if (dx != nullptr) check_ptr(name, "w", w, n.weight);
     if (dx != nullptr) conv_input_grad_core(dy, w, nullptr, dx, g, workspace, chunk, stream, name);
     if (dw != nullptr) conv_weight_grad(dy, x, dw, g, workspace, chunk, splits, stream, name);
     if (db != nullptr) channel_sum(dy, db, g.N, g.O, g.Ho * g.Wo, false, stream, name);
@@ -302,6 +363,10 @@ void conv_transpose2d_forward(const float* x, const float* w, const float* b, fl
     const char* name = "conv_transpose2d_forward";
     validate(name, g);
     validate_plan(name, g, workspace, workspace_floats, chunk, 1, false);
+    const Counts n = counts_of(name, g);  // x plays the conv2d output, y its input
+    check_ptr(name, "x", x, n.out);
+    check_ptr(name, "w", w, n.weight);
+    check_ptr(name, "y", y, n.in);
     conv_input_grad_core(x, w, b, y, g, workspace, chunk, stream, name);
 }
 
@@ -311,9 +376,14 @@ void conv_transpose2d_backward(const float* dy, const float* x, const float* w, 
                                cudaStream_t stream) {
     const char* name = "conv_transpose2d_backward";
     validate(name, g);
+    check_splits(name, splits);
     if (dx != nullptr || dw != nullptr) {  // db alone needs no workspace
         validate_plan(name, g, workspace, workspace_floats, chunk, splits, dw != nullptr);
     }
+    const Counts n = counts_of(name, g);  // dy plays the conv2d input, x its output
+    check_ptr(name, "dy", dy, n.in);
+    if (dw != nullptr) check_ptr(name, "x", x, n.out);
+    if (dx != nullptr) check_ptr(name, "w", w, n.weight);
     if (dx != nullptr) conv_forward_core(dy, w, nullptr, dx, g, workspace, chunk, stream, name);
     if (dw != nullptr) conv_weight_grad(x, dy, dw, g, workspace, chunk, splits, stream, name);
     if (db != nullptr) channel_sum(dy, db, g.N, g.C, g.H * g.W, false, stream, name);

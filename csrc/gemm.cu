@@ -25,9 +25,9 @@
 //   channel_sum: one block per channel, grid-stride over (n, p), block tree reduction.
 //   column_sum_act: 32 columns per block, 8 row lanes, shared-memory reduction.
 #include <algorithm>
-#include <climits>
 #include <string>
 
+#include "checks.h"
 #include "gemm.cuh"
 #include "minigan.h"
 
@@ -96,19 +96,23 @@ __device__ __forceinline__ void store_c(const GemmParams& p, float* C, int m, in
 
 template <bool AK, bool BK>
 __global__ void gemm_v1_naive(GemmParams p) {
-    const int n = blockIdx.x * 16 + threadIdx.x;
-    const int m = blockIdx.y * 16 + threadIdx.y;
-    if (m >= p.M || n >= p.N) return;
-    const int item_begin = p.reduce ? 0 : blockIdx.z;
-    const int item_end = p.reduce ? p.batch : blockIdx.z + 1;
+    // The column in 64 bits: blockIdx.x * 16 + threadIdx.x is an unsigned 32-bit sum that
+    // stays below 2^31 for N <= 2^31 - 1 only because 16 divides 2^31 (any other block width
+    // would wrap the int). After the bounds check n < N <= 2^31 - 1 fits an int.
+    const long long n64 = (long long)blockIdx.x * 16 + threadIdx.x;
+    const int m = blockIdx.y * 16 + threadIdx.y;  // gridDim.y <= 65535: m < 2^20
+    if (m >= p.M || n64 >= p.N) return;
+    const int n = (int)n64;
+    const int item_begin = p.reduce ? 0 : (int)blockIdx.z;  // gridDim.z <= 65535
+    const int item_end = p.reduce ? p.batch : (int)blockIdx.z + 1;
     float acc = 0.f;
     for (int item = item_begin; item < item_end; ++item) {
-        const float* A = p.A + item * p.sab;
+        const float* A = p.A + item * p.sab;  // item * (long long) stride: 64-bit
         const float* Ay = p.Ay != nullptr ? p.Ay + item * p.sab : nullptr;
         const float* B = p.B + item * p.sbb;
         for (int k = 0; k < p.K; ++k) acc += load_a<AK>(p, A, Ay, m, k) * load_b<BK>(p, B, k, n);
     }
-    store_c(p, p.C + blockIdx.z * p.scz, m, n, acc);
+    store_c(p, p.C + (long long)blockIdx.z * p.scz, m, n, acc);
 }
 
 // ----- v2: 16x16 shared-memory tiles ----------------------------------------------------------
@@ -120,15 +124,20 @@ __global__ void gemm_v2_smem(GemmParams p) {
     __shared__ float As[T2][T2 + 1];  // As[m_local][k_local]
     __shared__ float Bs[T2][T2 + 1];  // Bs[k_local][n_local]
     const int tx = threadIdx.x, ty = threadIdx.y;
+    // 32-bit is exact: gridDim.y <= 65535 bounds m0; n0 = 16 blockIdx.x is a multiple of 16
+    // below N <= 2^31 - 1, so n0 + 15 <= 2^31 - 1.
     const int m0 = blockIdx.y * T2, n0 = blockIdx.x * T2;
-    const int item_begin = p.reduce ? 0 : blockIdx.z;
-    const int item_end = p.reduce ? p.batch : blockIdx.z + 1;
+    const int item_begin = p.reduce ? 0 : (int)blockIdx.z;  // gridDim.z <= 65535
+    const int item_end = p.reduce ? p.batch : (int)blockIdx.z + 1;
+    const int ktiles = (int)ceil_div<long long>(p.K, T2);  // K + 15 may overflow an int
     float acc = 0.f;
     for (int item = item_begin; item < item_end; ++item) {
         const float* A = p.A + item * p.sab;
         const float* Ay = p.Ay != nullptr ? p.Ay + item * p.sab : nullptr;
         const float* B = p.B + item * p.sbb;
-        for (int k0 = 0; k0 < p.K; k0 += T2) {
+        // Counted in tiles: `k0 += 16` would overflow past the last tile when K > 2^31 - 16.
+        for (int kt = 0; kt < ktiles; ++kt) {
+            const int k0 = kt * T2;  // <= K - 1 <= 2^31 - 2, and k0 + 15 <= 2^31 - 1
             // Out-of-range elements load as 0, so every thread takes part in the barriers.
             As[ty][tx] = load_a<AK>(p, A, Ay, m0 + ty, k0 + tx);
             Bs[ty][tx] = load_b<BK>(p, B, k0 + ty, n0 + tx);
@@ -138,7 +147,9 @@ __global__ void gemm_v2_smem(GemmParams p) {
             __syncthreads();
         }
     }
-    if (m0 + ty < p.M && n0 + tx < p.N) store_c(p, p.C + blockIdx.z * p.scz, m0 + ty, n0 + tx, acc);
+    if (m0 + ty < p.M && n0 + tx < p.N) {
+        store_c(p, p.C + (long long)blockIdx.z * p.scz, m0 + ty, n0 + tx, acc);
+    }
 }
 
 // ----- v3: 128x128 block tile, 8x8 register micro-tiles ---------------------------------------
@@ -171,6 +182,8 @@ __global__ void __launch_bounds__(NT3, 2) gemm_v3_regblock(GemmParams p) {
 
     const int tid = threadIdx.x;
     const int tx = tid & 15, ty = tid >> 4;  // 16 x 16 threads, each an 8x8 micro-tile
+    // 32-bit is exact: m0 is a multiple of 128 below M <= 2^31 - 1 (so m0 + 127 fits), and
+    // gridDim.y <= 65535 bounds n0 by 2^23.
     const int m0 = blockIdx.x * BM3, n0 = blockIdx.y * BN3;
 
     const long long ktiles = ceil_div<long long>(p.K, BK3);
@@ -183,7 +196,7 @@ __global__ void __launch_bounds__(NT3, 2) gemm_v3_regblock(GemmParams p) {
     } else {
         t_begin = 0;
         t_end = ktiles;
-        item_base = blockIdx.z;
+        item_base = (int)blockIdx.z;  // gridDim.z <= 65535
     }
 
     // The 4 elements of the A tile (BM3 x BK3 = 1024 = 256 x 4) and of the B tile this
@@ -291,7 +304,7 @@ __global__ void __launch_bounds__(NT3, 2) gemm_v3_regblock(GemmParams p) {
     }
 
     // Epilogue: rows ty*4 + {0..3} and 64 + ty*4 + {0..3}; columns likewise with tx.
-    float* C = p.C + blockIdx.z * p.scz;
+    float* C = p.C + (long long)blockIdx.z * p.scz;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
         const int m = m0 + (i < 4 ? ty * 4 + i : 64 + ty * 4 + (i - 4));
@@ -339,11 +352,12 @@ __global__ void gemm_sum_partials(const float* __restrict__ partials, float* __r
 
 __global__ void channel_sum_kernel(const float* __restrict__ g, float* __restrict__ out,
                                    long long N, int C, int P, int accumulate) {
-    const int c = blockIdx.x;
+    const int c = blockIdx.x;  // gridDim.x = C <= 2^31 - 1
     // Walk the elements e = tid, tid + blockDim, ... of channel c as (n, p) = divmod(e, P),
-    // stepping (n, p) without a division per element.
+    // stepping (n, p) without a division per element. p in 64 bits: p + dr reaches
+    // P - 1 + 255, past 2^31 - 1 when P is within 255 of it.
     long long n = threadIdx.x / P;
-    int p = threadIdx.x % P;
+    long long p = threadIdx.x % P;
     const int dq = blockDim.x / P, dr = blockDim.x % P;
     float s = 0.f;
     while (n < N) {
@@ -364,6 +378,8 @@ __global__ void column_sum_act_kernel(const float* __restrict__ dy, const float*
                                       long long rows, int cols) {
     __shared__ float red[8][33];
     const int lane = threadIdx.x & 31, row_lane = threadIdx.x >> 5;  // 256 threads = 8 x 32
+    // 32-bit is exact: 32 blockIdx.x is a multiple of 32 below cols <= 2^31 - 1, so
+    // 32 blockIdx.x + 31 <= 2^31 - 1.
     const int j = blockIdx.x * 32 + lane;
     float s = 0.f;
     if (j < cols) {
@@ -384,25 +400,27 @@ __global__ void column_sum_act_kernel(const float* __restrict__ dy, const float*
 
 // ----- host side ---------------------------------------------------------------------------
 
-void check_int32(const char* caller, const char* what, int64_t v) {
-    if (v < 0 || v > INT_MAX) {
-        invalid(caller, std::string("GEMM ") + what + "=" + std::to_string(v) +
-                            " is outside [0, 2^31 - 1]");
-    }
-}
-
 template <bool AK, bool BK>
 void launch(int version, const GemmParams& p, int zcount, cudaStream_t stream,
             const std::string& name) {
+    // gemm() slices batches and bounds splits so that this never triggers.
+    check_range(name, "GEMM gridDim.z", zcount, 1, kMaxGridYZ);
     if (version == 3) {
         const unsigned gx = ceil_div<unsigned>(p.M, BM3), gy = ceil_div<unsigned>(p.N, BN3);
-        if (gy > 65535) invalid(name, "N=" + std::to_string(p.N) + " is too large for gridDim.y");
+        if (gy > kMaxGridYZ) {
+            invalid(name, "GEMM N=" + std::to_string(p.N) + " is outside [0, " +
+                              std::to_string(kMaxGridYZ * BN3) + "] (gridDim.y = N / " +
+                              std::to_string(BN3) + " <= 65535)");
+        }
         launch_kernel((name + ": gemm_v3_regblock"), gemm_v3_regblock<AK, BK>, dim3(gx, gy, zcount),
                       NT3, 0, stream, p);
         return;
     }
     const unsigned gx = ceil_div<unsigned>(p.N, 16), gy = ceil_div<unsigned>(p.M, 16);
-    if (gy > 65535) invalid(name, "M=" + std::to_string(p.M) + " is too large for gridDim.y");
+    if (gy > kMaxGridYZ) {
+        invalid(name, "GEMM M=" + std::to_string(p.M) + " is outside [0, " +
+                          std::to_string(kMaxGridYZ * 16) + "] (gridDim.y = M / 16 <= 65535)");
+    }
     if (version == 2) {
         launch_kernel((name + ": gemm_v2_smem"), gemm_v2_smem<AK, BK>, dim3(gx, gy, zcount),
                       dim3(16, 16), 0, stream, p);
@@ -412,37 +430,74 @@ void launch(int version, const GemmParams& p, int zcount, cudaStream_t stream,
     }
 }
 
+// Only three of the four operand layouts <a_kcontig, b_kcontig> have a caller:
+//   <true, true>   linear_act forward, conv weight gradient (and gemm_probe)
+//   <true, false>  linear_act dx, conv forward
+//   <false, false> linear_act dw, conv input gradient
+// <false, true> (an m-contiguous A with a k-contiguous B) was compiled too, in all three
+// versions and for every arch, but never launched; it is no longer instantiated, and gemm()
+// rejects it before reaching here.
 void dispatch(int version, const GemmParams& p, bool a_kcontig, bool b_kcontig, int zcount,
               cudaStream_t stream, const std::string& name) {
     if (a_kcontig && b_kcontig) {
         launch<true, true>(version, p, zcount, stream, name);
     } else if (a_kcontig) {
         launch<true, false>(version, p, zcount, stream, name);
-    } else if (b_kcontig) {
-        launch<false, true>(version, p, zcount, stream, name);
     } else {
         launch<false, false>(version, p, zcount, stream, name);
     }
+}
+
+// The GEMM's own checks (its callers check their arguments first, with their names; these
+// keep a future caller from reaching the device with a bad GemmArgs).
+void validate(const GemmArgs& g, const std::string& name) {
+    check_size(name, "GEMM M", g.M);
+    check_size(name, "GEMM N", g.N);
+    check_size(name, "GEMM K", g.K);
+    check_size(name, "GEMM batch", g.batch);
+    check_range(name, "GEMM splits", g.splits, 1, kMaxGridYZ,
+                "the reduction is split over gridDim.z");
+    check_act(name, g.act);
+    check_act(name, g.a_act);
+    if (g.a_act != ACT_NONE && g.a_act_y == nullptr) invalid(name, "GEMM a_act needs a_act_y");
+    if (!g.a_kcontig && g.b_kcontig) {
+        invalid(name,
+                "GEMM layout a_kcontig=false, b_kcontig=true is not compiled (no caller uses it)");
+    }
+    const int64_t items = g.batch > 0 ? 1 : 0;
+    const int64_t a_count = items * g.M * g.K;  // each factor <= 2^31 - 1: no overflow
+    const int64_t b_count = items * g.K * g.N;
+    // A reduction over zero items still writes C (zeros, or C unchanged when accumulating).
+    const int64_t c_count = (g.reduce_batch ? 1 : items) * g.M * g.N;
+    check_ptr(name, "GEMM A", g.A, a_count);
+    if (g.a_act != ACT_NONE) check_ptr(name, "GEMM a_act_y", g.a_act_y, a_count);
+    check_ptr(name, "GEMM B", g.B, b_count);
+    check_ptr(name, "GEMM C", g.C, c_count);
+    if (a_count > 0) check_range(name, "GEMM lda", g.lda, g.a_kcontig ? g.K : g.M, kInt64Max);
+    if (b_count > 0) check_range(name, "GEMM ldb", g.ldb, g.b_kcontig ? g.K : g.N, kInt64Max);
+    if (c_count > 0) check_range(name, "GEMM ldc", g.ldc, g.N, kInt64Max);
+    check_range(name, "GEMM a_batch_stride", g.a_batch_stride, 0, kInt64Max);
+    check_range(name, "GEMM b_batch_stride", g.b_batch_stride, 0, kInt64Max);
+    check_range(name, "GEMM c_batch_stride", g.c_batch_stride, 0, kInt64Max);
 }
 
 }  // namespace
 
 void gemm(const GemmArgs& g, cudaStream_t stream, const char* caller) {
     const std::string name = caller;
-    check_int32(caller, "M", g.M);
-    check_int32(caller, "N", g.N);
-    check_int32(caller, "K", g.K);
-    check_int32(caller, "batch", g.batch);
-    if (g.splits < 1) invalid(caller, "GEMM splits must be >= 1");
-    if (g.a_act != ACT_NONE && g.a_act_y == nullptr) invalid(caller, "GEMM a_act needs a_act_y");
+    validate(g, name);
     if (g.M == 0 || g.N == 0) return;
     if (!g.reduce_batch && g.batch == 0) return;
 
     const int version = kernel_version(FAMILY_GEMM);
-    const bool split = g.reduce_batch && version == 3 && g.splits > 1;
-    if (split && (g.partials == nullptr || g.bias_mode != BIAS_NONE || g.act != ACT_NONE)) {
+    if (g.reduce_batch && version == 3 && g.splits > 1 &&
+        (g.partials == nullptr || g.bias_mode != BIAS_NONE || g.act != ACT_NONE)) {
         invalid(caller, "split GEMM needs a partials buffer and no bias / activation epilogue");
     }
+    // More splits than (item, k-tile) pairs would only add z-slices with nothing to sum.
+    const int64_t total_tiles = g.batch * ceil_div<int64_t>(g.K, BK3);  // < 2^59
+    const int splits = (int)std::min<int64_t>(g.splits, std::max<int64_t>(1, total_tiles));
+    const bool split = g.reduce_batch && version == 3 && splits > 1;
 
     GemmParams p{};
     p.M = (int)g.M;
@@ -468,9 +523,8 @@ void gemm(const GemmArgs& g, cudaStream_t stream, const char* caller) {
     if (g.reduce_batch) {
         p.batch = (int)g.batch;
         p.reduce = 1;
-        const long long total_tiles = g.batch * ceil_div<int64_t>(g.K, BK3);
-        const int splits = split ? g.splits : 1;
-        p.tiles_per_split = std::max<long long>(1, ceil_div<long long>(total_tiles, splits));
+        p.tiles_per_split =
+            std::max<long long>(1, ceil_div<long long>(total_tiles, split ? splits : 1));
         if (split) {
             p.C = g.partials;
             p.ldc = g.N;
@@ -483,7 +537,7 @@ void gemm(const GemmArgs& g, cudaStream_t stream, const char* caller) {
             p.accumulate = g.accumulate;
         }
         p.c_vec = aligned16(p.C) && p.ldc % 4 == 0 && p.scz % 4 == 0;
-        dispatch(version, p, g.a_kcontig, g.b_kcontig, splits, stream, name);
+        dispatch(version, p, g.a_kcontig, g.b_kcontig, split ? splits : 1, stream, name);
         if (split) {
             const long long total = g.M * g.N;
             const int blocks = (int)std::min<long long>(ceil_div<long long>(total, 256), 4096);
@@ -499,8 +553,8 @@ void gemm(const GemmArgs& g, cudaStream_t stream, const char* caller) {
     p.ldc = g.ldc;
     p.scz = g.c_batch_stride;
     p.accumulate = g.accumulate;
-    for (int64_t i0 = 0; i0 < g.batch; i0 += 65535) {
-        const int64_t nb = std::min<int64_t>(65535, g.batch - i0);
+    for (int64_t i0 = 0; i0 < g.batch; i0 += kMaxGridYZ) {
+        const int64_t nb = std::min<int64_t>(kMaxGridYZ, g.batch - i0);
         p.batch = (int)nb;
         p.A = g.A + i0 * g.a_batch_stride;
         p.Ay = g.a_act == ACT_NONE ? nullptr : g.a_act_y + i0 * g.a_batch_stride;
@@ -516,27 +570,52 @@ void gemm(const GemmArgs& g, cudaStream_t stream, const char* caller) {
 
 void channel_sum(const float* g, float* out, int64_t N, int64_t C, int64_t P, bool accumulate,
                  cudaStream_t stream, const char* caller) {
+    const std::string name = std::string(caller) + ": channel_sum";
+    check_range(name, "N", N, 0, kInt64Max);
+    check_size(name, "C", C);
     if (C == 0) return;
-    if (C > INT_MAX || P < 1 || P > INT_MAX) invalid(caller, "channel_sum: bad C or P");
-    launch_kernel((std::string(caller) + ": channel_sum"), channel_sum_kernel, (unsigned)C, 256, 0,
-                  stream, g, out, N, (int)C, (int)P, accumulate);
+    check_range(name, "P", P, 1, kInt32Max);
+    check_ptr(name, "out", out, C);
+    check_ptr(name, "g", g, checked_mul(name, "g (N*C*P)", {N, C, P}));
+    launch_kernel(name, channel_sum_kernel, (unsigned)C, 256, 0, stream, g, out, N, (int)C, (int)P,
+                  accumulate);
 }
 
 void column_sum_act(const float* dy, const float* y, int act_kind, float slope, float* out,
                     int64_t rows, int64_t cols, cudaStream_t stream, const char* caller) {
+    const std::string name = std::string(caller) + ": column_sum_act";
+    check_range(name, "rows", rows, 0, kInt64Max);
+    check_size(name, "cols", cols);
+    check_act(name, act_kind);
     if (cols == 0) return;
-    if (cols > INT_MAX) invalid(caller, "column_sum: too many columns");
+    const int64_t count = checked_mul(name, "dy (rows*cols)", {rows, cols});
+    check_ptr(name, "out", out, cols);
+    check_ptr(name, "dy", dy, count);
+    if (act_kind != ACT_NONE) check_ptr(name, "y", y, count);
     const unsigned blocks = ceil_div<unsigned>((unsigned)cols, 32);
-    launch_kernel((std::string(caller) + ": column_sum_act"), column_sum_act_kernel, blocks, 256, 0,
-                  stream, dy, act_kind == ACT_NONE ? nullptr : y, act_kind, slope, out, rows,
-                  (int)cols);
+    launch_kernel(name, column_sum_act_kernel, blocks, 256, 0, stream, dy,
+                  act_kind == ACT_NONE ? nullptr : y, act_kind, slope, out, rows, (int)cols);
 }
 
 const char* gemm_probe_kernel_name() { return "gemm_v3_regblock"; }
 
+// <true, true> is a launched instantiation (linear_act forward, conv weight gradient), so
+// the probe adds no kernel of its own.
 cudaError_t gemm_probe() {
     cudaFuncAttributes attr;
     return cudaFuncGetAttributes(&attr, gemm_v3_regblock<true, true>);
+}
+
+// nvcc defines __CUDA_ARCH_LIST__ (e.g. 800,900) in every pass of a .cu file, host pass
+// included; the emulated build (host C++) does not.
+#define MINIGAN_STRINGIFY_(...) #__VA_ARGS__
+#define MINIGAN_STRINGIFY(...) MINIGAN_STRINGIFY_(__VA_ARGS__)
+const char* cuda_arch_list() {
+#ifdef __CUDA_ARCH_LIST__
+    return MINIGAN_STRINGIFY(__CUDA_ARCH_LIST__);
+#else
+    return "unknown";
+#endif
 }
 
 }  // namespace minigan

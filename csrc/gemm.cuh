@@ -4,7 +4,9 @@
 //   C[m, n] (=, or += with accumulate) epilogue( sum_k A(m, k) * B(k, n) )
 //
 // Operands are described by strides instead of being copied into a fixed layout, so one
-// kernel serves every transposition:
+// kernel serves the transpositions its callers use (a_kcontig, b_kcontig) = (true, true),
+// (true, false), (false, false); (false, true) has no caller, is not compiled, and gemm()
+// refuses it:
 //   A(m, k) = A[m * lda + k]  when a_kcontig (the reduction index is contiguous)
 //           = A[k * lda + m]  otherwise      (the row index m is contiguous)
 //   B(k, n) = B[n * ldb + k]  when b_kcontig

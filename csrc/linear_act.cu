@@ -20,27 +20,44 @@
 // 128x128x8 with 8x8 micro-tiles; see gemm.cu), chosen by kernel_version(FAMILY_GEMM).
 #include <string>
 
+#include "checks.h"
 #include "gemm.cuh"
 #include "minigan.h"
 
 namespace minigan {
 
 namespace {
-void check_act(const char* name, int act_kind) {
-    if (act_kind < 0 || act_kind >= kNumActivations) {
-        invalid(name, "unknown activation code " + std::to_string(act_kind));
-    }
+
+void check_sizes(const char* name, int64_t N, int64_t K, int64_t M) {
+    check_size(name, "N", N);
+    check_size(name, "K", K);
+    check_size(name, "M", M);
 }
+
+// splits * M * K floats (0 for splits = 1), checked for overflow.
+int64_t workspace_floats_for(const char* name, int64_t K, int64_t M, int splits) {
+    if (splits > 1) checked_mul(name, "workspace (splits*M*K)", {splits, M, K});
+    return gemm_partials_floats(M, K, splits);
+}
+
 }  // namespace
 
 int64_t linear_act_workspace_floats(int64_t K, int64_t M, int splits) {
-    return gemm_partials_floats(M, K, splits);
+    const char* name = "linear_act_workspace_floats";
+    check_size(name, "K", K);
+    check_size(name, "M", M);
+    check_splits(name, splits);
+    return workspace_floats_for(name, K, M, splits);
 }
 
 void linear_act_forward(const float* x, const float* w, const float* b, float* y, int64_t N,
                         int64_t K, int64_t M, int act_kind, float slope, cudaStream_t stream) {
     const char* name = "linear_act_forward";
+    check_sizes(name, N, K, M);
     check_act(name, act_kind);
+    check_ptr(name, "x", x, checked_mul(name, "x (N*K)", {N, K}));
+    check_ptr(name, "w", w, checked_mul(name, "w (M*K)", {M, K}));
+    check_ptr(name, "y", y, checked_mul(name, "y (N*M)", {N, M}));
     GemmArgs g;
     g.M = N;
     g.N = M;
@@ -65,12 +82,20 @@ void linear_act_backward(const float* dy, const float* x, const float* w, const 
                          float slope, float* workspace, int64_t workspace_floats, int splits,
                          cudaStream_t stream) {
     const char* name = "linear_act_backward";
+    check_sizes(name, N, K, M);
     check_act(name, act_kind);
-    if (splits < 1) invalid(name, "splits must be >= 1");
-    if (dw != nullptr && workspace_floats < linear_act_workspace_floats(K, M, splits)) {
+    check_splits(name, splits);
+    check_range(name, "workspace_floats", workspace_floats, 0, kInt64Max);
+    const int64_t nm = checked_mul(name, "dy (N*M)", {N, M});
+    check_ptr(name, "dy", dy, nm);
+    if (act_kind != ACT_NONE) check_ptr(name, "y", y, nm);  // act'(y) is read off y
+    if (dw != nullptr) check_ptr(name, "x", x, checked_mul(name, "x (N*K)", {N, K}));
+    if (dx != nullptr) check_ptr(name, "w", w, checked_mul(name, "w (M*K)", {M, K}));
+    check_ptr(name, "workspace", workspace, workspace_floats);
+    const int64_t need = dw != nullptr ? workspace_floats_for(name, K, M, splits) : 0;
+    if (workspace_floats < need) {
         invalid(name, "workspace of " + std::to_string(workspace_floats) +
-                          " floats is smaller than the " +
-                          std::to_string(linear_act_workspace_floats(K, M, splits)) +
+                          " floats is smaller than the " + std::to_string(need) +
                           " needed for splits=" + std::to_string(splits));
     }
     if (dx != nullptr) {

@@ -9,7 +9,11 @@
 //   * nothing is allocated: scratch memory ("workspace") is passed in by the caller, with
 //     its size in floats; *_workspace_floats() says how much a call needs;
 //   * work is queued on `stream` and not waited for; a launch error throws
-//     std::runtime_error naming the kernel, a bad argument std::invalid_argument.
+//     std::runtime_error naming the kernel, a bad argument std::invalid_argument;
+//   * every launcher validates its own arguments before any CUDA call (the Python bindings
+//     are not the only caller): sizes in range, pointers non-null where they must hold
+//     elements, size products free of int64 overflow, split counts and chunks within the
+//     grid limits (1..65535). The checks and their messages are csrc/checks.h's.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -50,7 +54,7 @@ void linear_act_forward(const float* x, const float* w, const float* b, float* y
 
 // dz = dy * act'(y) (fused into the operand loads), dx (N, K) = dz . w, dw (M, K) = dz^T . x,
 // db (M,) = sum_n dz. Null dx / dw / db: not computed. dw may split its reduction over N
-// into `splits` partial products (workspace: linear_act_workspace_floats floats).
+// into `splits` (1..65535) partial products (workspace: linear_act_workspace_floats floats).
 void linear_act_backward(const float* dy, const float* x, const float* w, const float* y, float* dx,
                          float* dw, float* db, int64_t N, int64_t K, int64_t M, int act,
                          float slope, float* workspace, int64_t workspace_floats, int splits,
@@ -67,8 +71,9 @@ struct ConvGeometry {
 };
 constexpr int kConvGeometryFields = 13;
 
-// Workspace of one call: `chunk` images of im2col columns (C kh kw x Ho Wo floats each)
-// plus, when the weight gradient is split `splits` > 1 ways, the partial weight gradients.
+// Workspace of one call: `chunk` (1..65535) images of im2col columns (C kh kw x Ho Wo floats
+// each) plus, when the weight gradient is split `splits` > 1 ways (at most 65535), the
+// partial weight gradients.
 int64_t conv_workspace_floats(const ConvGeometry& g, int64_t chunk, int splits, bool weight_grad);
 
 void conv2d_forward(const float* x, const float* w, const float* b, float* y, const ConvGeometry& g,
@@ -120,5 +125,9 @@ void adam_step(const uint64_t* table, int64_t num_tensors, int64_t max_numel, in
 // driver too old for this CUDA runtime, no kernel image for the GPU's architecture).
 const char* gemm_probe_kernel_name();
 cudaError_t gemm_probe();
+// The architectures this module's kernels were compiled for: nvcc's __CUDA_ARCH_LIST__ as
+// a string ("800,900": compute capability x 100, ascending), or "unknown" when the .cu
+// files were not compiled by nvcc (the emulated build).
+const char* cuda_arch_list();
 
 }  // namespace minigan

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <string>
 
+#include "checks.h"
 #include "common.cuh"
 #include "minigan.h"
 
@@ -96,12 +97,18 @@ void sigmoid_bce_forward_backward(const float* logits, const float* targets, flo
                                   float* dlogits, int64_t n, bool mean, float* partials,
                                   int64_t num_partials, cudaStream_t stream) {
     const char* name = "sigmoid_bce_forward_backward";
-    if (n < 1) invalid(name, "empty input");
-    if (num_partials < 1) invalid(name, "need at least one partial-sum slot");
+    check_range(name, "n", n, 1, kInt64Max);
+    check_range(name, "num_partials", num_partials, 1, kInt64Max);
+    check_ptr(name, "logits", logits, n);
+    check_ptr(name, "targets", targets, n);
+    check_ptr(name, "loss", loss, 1);
+    check_ptr(name, "dlogits", dlogits, n);
+    check_ptr(name, "partials", partials, num_partials);
     const float nf = (float)n;
     const int version = kernel_version(FAMILY_SIGMOID_BCE);
     const bool vec = version == 2 && aligned16(logits) && aligned16(targets) && aligned16(dlogits);
     const int64_t per_block = BCE_THREADS * (vec ? 4 : 1);
+    // <= 65535 (also bce_finalize's `num`, an int); the kernels' element loops are 64-bit.
     const int blocks = (int)std::min<int64_t>(std::min<int64_t>(num_partials, 65535),
                                               ceil_div<int64_t>(n, per_block));
     if (vec) {

@@ -103,6 +103,16 @@ MUTANTS = [
         names_thread=False,
     ),
     Mutant(
+        "undefined behaviour in host code (signed overflow in a launcher)",
+        "linear_act.cu",
+        r'(const char\* name = "linear_act_forward";)',
+        r"\1 { volatile int big = 2147483647; big = big + 1; }",
+        "gemm_v1",
+        r"\[emu\] in host code: .*linear_act\.cu:\d+:\d+: undefined behaviour: signed integer "
+        r"overflow in \+",
+        names_thread=False,
+    ),
+    Mutant(
         "oversized block (v1 GEMM with 64 x 32 threads)",
         "gemm.cu",
         r"(gemm_v1_naive<AK, BK>, dim3\(gx, gy, zcount\),\s*)dim3\(16, 16\)",

@@ -30,6 +30,12 @@
 #include <tuple>
 #include <utility>
 
+// The runtime symbols that kernel code calls (below: EMU_API) keep default visibility in
+// minigan._C_emu, which is otherwise built with -fvisibility=hidden, so that kernels compiled
+// into another shared object that links against it (tests/emu_cupy: CuPy's generated
+// kernels) use the one emulator runtime of the process.
+#define EMU_API __attribute__((visibility("default")))
+
 // ----- qualifiers -------------------------------------------------------------------------------
 #define __global__
 #define __device__
@@ -138,9 +144,9 @@ struct cudaDeviceProp {
     int major, minor, multiProcessorCount, maxThreadsPerMultiProcessor, l2CacheSize;
 };
 
-const char* cudaGetErrorName(cudaError_t err);
-const char* cudaGetErrorString(cudaError_t err);
-cudaError_t cudaGetLastError();
+EMU_API const char* cudaGetErrorName(cudaError_t err);
+EMU_API const char* cudaGetErrorString(cudaError_t err);
+EMU_API cudaError_t cudaGetLastError();
 cudaError_t cudaPeekAtLastError();
 cudaError_t cudaGetDeviceCount(int* count);
 cudaError_t cudaGetDevice(int* device);
@@ -157,7 +163,7 @@ cudaError_t cudaMemset(void* dst, int value, size_t bytes);
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t stream = nullptr);
 cudaError_t cudaStreamCreate(cudaStream_t* stream);
 cudaError_t cudaStreamDestroy(cudaStream_t stream);
-cudaError_t cudaStreamSynchronize(cudaStream_t stream);
+EMU_API cudaError_t cudaStreamSynchronize(cudaStream_t stream);
 cudaError_t cudaEventCreate(cudaEvent_t* event);
 cudaError_t cudaEventDestroy(cudaEvent_t event);
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
@@ -184,7 +190,7 @@ struct Builtins {
     uint3 thread_idx, block_idx;
     dim3 block_dim, grid_dim;
 };
-extern Builtins g_builtins;  // the running emulated thread's values (set by the scheduler)
+extern EMU_API Builtins g_builtins;  // the running emulated thread's values (set by the scheduler)
 }  // namespace emu
 #define threadIdx (::emu::g_builtins.thread_idx)
 #define blockIdx (::emu::g_builtins.block_idx)
@@ -195,8 +201,8 @@ constexpr int warpSize = 32;
 // ----- intrinsics (implemented in runtime.cpp, which is not instrumented)
 // -------------------------
 namespace emu {
-void syncthreads(const char* file, int line);
-void syncwarp(const char* file, int line, unsigned mask);
+EMU_API void syncthreads(const char* file, int line);
+EMU_API void syncwarp(const char* file, int line, unsigned mask);
 enum WarpOpKind : int {
     WARP_SHFL_IDX,
     WARP_SHFL_UP,
@@ -207,8 +213,8 @@ enum WarpOpKind : int {
     WARP_ALL,
     WARP_SYNC
 };
-unsigned long long warp_op(const char* file, int line, WarpOpKind kind, unsigned mask,
-                           unsigned long long value, int arg, int width);
+EMU_API unsigned long long warp_op(const char* file, int line, WarpOpKind kind, unsigned mask,
+                                   unsigned long long value, int arg, int width);
 
 template <typename T>
 T warp_shuffle(const char* file, int line, WarpOpKind kind, unsigned mask, T v, int arg,
@@ -223,17 +229,17 @@ T warp_shuffle(const char* file, int line, WarpOpKind kind, unsigned mask, T v, 
 }
 
 // Atomics: the runtime checks the address (bounds, alignment) but records no race.
-float atomic_add_f32(float* p, float v);
-double atomic_add_f64(double* p, double v);
-int atomic_add_i32(int* p, int v);
-unsigned atomic_add_u32(unsigned* p, unsigned v);
-unsigned long long atomic_add_u64(unsigned long long* p, unsigned long long v);
-int atomic_max_i32(int* p, int v);
-int atomic_min_i32(int* p, int v);
-int atomic_cas_i32(int* p, int expected, int desired);
-unsigned atomic_cas_u32(unsigned* p, unsigned expected, unsigned desired);
-int atomic_exch_i32(int* p, int v);
-float atomic_exch_f32(float* p, float v);
+EMU_API float atomic_add_f32(float* p, float v);
+EMU_API double atomic_add_f64(double* p, double v);
+EMU_API int atomic_add_i32(int* p, int v);
+EMU_API unsigned atomic_add_u32(unsigned* p, unsigned v);
+EMU_API unsigned long long atomic_add_u64(unsigned long long* p, unsigned long long v);
+EMU_API int atomic_max_i32(int* p, int v);
+EMU_API int atomic_min_i32(int* p, int v);
+EMU_API int atomic_cas_i32(int* p, int expected, int desired);
+EMU_API unsigned atomic_cas_u32(unsigned* p, unsigned expected, unsigned desired);
+EMU_API int atomic_exch_i32(int* p, int v);
+EMU_API float atomic_exch_f32(float* p, float v);
 }  // namespace emu
 
 #define __syncthreads() ::emu::syncthreads(__FILE__, __LINE__)
@@ -336,14 +342,14 @@ namespace emu {
 // one fiber per thread, each calling run_thread(closure). Throws std::runtime_error naming
 // the kernel, block and thread on any failure. `params`/`params_bytes`: the launch's copy
 // of the kernel arguments (read-only to the kernel, like the GPU's parameter bank).
-void run_grid(const char* name, const void* kernel, dim3 grid, dim3 block, size_t smem_bytes,
-              cudaStream_t stream, void (*run_thread)(void*), void* closure, const void* params,
-              size_t params_bytes);
+EMU_API void run_grid(const char* name, const void* kernel, dim3 grid, dim3 block,
+                      size_t smem_bytes, cudaStream_t stream, void (*run_thread)(void*),
+                      void* closure, const void* params, size_t params_bytes);
 
 // Dynamic shared memory (`extern __shared__`): the current launch's buffer. Kernels declare
 // it with MINIGAN_DYNAMIC_SHARED(type, name) (common.cuh), which is
 // `extern __shared__ type name[]` on the GPU.
-void* dynamic_shared();
+EMU_API void* dynamic_shared();
 
 template <typename... Params>
 struct LaunchClosure {

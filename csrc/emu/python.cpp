@@ -70,4 +70,7 @@ void emu_add_python_bindings(py::module_& m) {
         return d;
     });
     m.def("emu_reset_stats", &emu::reset_stats);
+    m.def("emu_take_host_error", &emu::take_host_error,
+          "The first undefined-behaviour report from host code since the last call ('' if none), "
+          "cleared; the wrapper raises it at the end of each call.");
 }

@@ -203,6 +203,7 @@ struct Emulator {
     std::unordered_map<const void*, std::string> kernel_names;
     Stats stats;
     cudaError_t last_error = cudaSuccess;
+    std::string host_error;  // undefined behaviour seen in host code, not yet reported
 };
 
 Emulator& E() {
@@ -819,6 +820,7 @@ void run_grid(const char* name, const void* kernel, dim3 grid, dim3 block, size_
     std::lock_guard<std::mutex> lock(e.mutex);
     if (e.in_kernel)
         throw std::runtime_error(std::string(name) + ": nested launch in the emulator");
+    if (!e.host_error.empty()) throw std::runtime_error(take_host_error());
     e.kernel_names[kernel] = base_name(name);
     check_launch_config(name, kernel, grid, block, smem_bytes);
     ensure_stacks();
@@ -1000,6 +1002,8 @@ size_t static_shared_bytes() { return shared_hi() - shared_lo(); }
 
 // ----- the compiler's instrumentation hooks (GCC -fsanitize=kernel-address, outline calls)
 // -----------
+// Default visibility: kernels in other shared objects (tests/emu_cupy) call them too.
+#pragma GCC visibility push(default)
 extern "C" {
 #define EMU_HOOK(n)                                                                       \
     void __asan_load##n##_noabort(uintptr_t a) { emu::check_access(a, n, false, false); } \
@@ -1014,6 +1018,7 @@ void __asan_loadN_noabort(uintptr_t a, size_t n) { emu::check_access(a, n, false
 void __asan_storeN_noabort(uintptr_t a, size_t n) { emu::check_access(a, n, true, false); }
 void __asan_handle_no_return() {}
 }
+#pragma GCC visibility pop
 
 // ----- undefined behaviour (GCC -fsanitize=undefined calls these; no libubsan is linked)
 // ---------------
@@ -1032,10 +1037,14 @@ struct TypeMismatchData {
     unsigned char log_alignment, type_check_kind;
 };
 
-[[noreturn]] void undefined(const void* data, const std::string& what) {
+// Inside kernel code: the launch fails (the fiber is abandoned). In host code of the .cu
+// files (launchers): the compiler treats these handlers as non-throwing, so the report is
+// kept and raised by the next launch or at the end of the wrapper's call
+// (emu_take_host_error), and execution goes on as UBSan's recover mode does.
+void undefined(const void* data, const std::string& what) {
     const SourceLocation& loc = *static_cast<const SourceLocation*>(data);
-    emu::fail_undefined(emu::fmt_location(loc.file, loc.line, loc.column) +
-                        ": undefined behaviour: " + what);
+    emu::report_undefined(emu::fmt_location(loc.file, loc.line, loc.column) +
+                          ": undefined behaviour: " + what);
 }
 }  // namespace
 
@@ -1044,20 +1053,30 @@ std::string fmt_location(const char* file, unsigned line, unsigned column) {
     return std::string(file ? file : "?") + ":" + std::to_string(line) + ":" +
            std::to_string(column);
 }
-void fail_undefined(const std::string& what) { fail(what); }
+void report_undefined(const std::string& what) {
+    Emulator& e = E();
+    if (e.in_kernel && e.current != nullptr) fail(what);
+    if (e.host_error.empty()) e.host_error = "[emu] in host code: " + what;
+}
+std::string take_host_error() {
+    std::string msg;
+    std::swap(msg, E().host_error);
+    return msg;
+}
 }  // namespace emu
 
+#pragma GCC visibility push(default)  // see the instrumentation hooks above
 extern "C" {
 void __ubsan_handle_type_mismatch_v1(void* raw, uintptr_t ptr) {
     const auto* d = static_cast<const TypeMismatchData*>(raw);
     const uintptr_t align = uintptr_t(1) << d->log_alignment;
     const char* type = d->type ? d->type->name : "?";
-    if (ptr == 0) undefined(raw, std::string("null pointer use of type ") + type);
+    if (ptr == 0) return undefined(raw, std::string("null pointer use of type ") + type);
     if (ptr & (align - 1)) {
         char addr[32];
         snprintf(addr, sizeof addr, "0x%" PRIxPTR, ptr);
-        undefined(raw, std::string("misaligned address ") + addr + " for type " + type +
-                           ", which needs " + std::to_string(align) + "-byte alignment");
+        return undefined(raw, std::string("misaligned address ") + addr + " for type " + type +
+                                  ", which needs " + std::to_string(align) + "-byte alignment");
     }
     undefined(raw, std::string("object too small for type ") + type);
 }
@@ -1087,6 +1106,7 @@ EMU_UB0(__ubsan_handle_nonnull_return_v1, "null pointer returned from a function
 #undef EMU_UB1
 #undef EMU_UB2
 }
+#pragma GCC visibility pop
 
 // ----- the CUDA runtime API
 // ------------------------------------------------------------------------------

@@ -36,6 +36,9 @@ void reset_stats();
 size_t static_shared_bytes();
 
 std::string fmt_location(const char* file, unsigned line, unsigned column);
-[[noreturn]] void fail_undefined(const std::string& what);
+// Undefined behaviour: fails the launch inside kernel code; in host code it is kept until
+// the next launch or take_host_error() (the handlers must return there).
+void report_undefined(const std::string& what);
+std::string take_host_error();
 
 }  // namespace emu

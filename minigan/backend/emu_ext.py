@@ -93,6 +93,10 @@ class EmuRuntime(ExtRuntime):
             yield
         finally:
             ext.emu_clear_buffers()
+        # Undefined behaviour in the launchers (host code) cannot throw where it happens.
+        host_error = ext.emu_take_host_error()
+        if host_error:
+            raise RuntimeError(host_error)
 
     def stream(self, ext: Any, device: int) -> int:
         return 0
