@@ -103,6 +103,15 @@ void launch_kernel(const std::string& name, void (*kernel)(Params...), dim3 grid
     check_launch(name.c_str(), stream);
 }
 
+// Dynamic shared memory (the launch's smem_bytes): MINIGAN_DYNAMIC_SHARED(float, buf)
+// declares `buf` as the block's dynamic shared array, 16-byte aligned. On the GPU it is
+// `extern __shared__ float buf[]`; the emulator hands out the launch's buffer instead.
+#ifdef MINIGAN_EMU
+#define MINIGAN_DYNAMIC_SHARED(type, name) type* name = static_cast<type*>(::emu::dynamic_shared())
+#else
+#define MINIGAN_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
+#endif
+
 // Sum of v over the 32 lanes of a warp; the result is valid in lane 0.
 __device__ __forceinline__ float warp_reduce_sum(float v) {
 #pragma unroll

@@ -9,11 +9,74 @@
 #include <string>
 #include <vector>
 
+#include "emu.h"
 #include "runtime.h"
 
 namespace py = pybind11;
 
+namespace {
+
+// Exercises the host CUDA runtime API of the emulator (what a test can check from Python):
+// device properties and attributes, allocation (NaN-filled, exact size), copies, memset,
+// streams, events, function attributes. Returns what it observed.
+py::dict runtime_selftest() {
+    py::dict out;
+    cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) throw std::runtime_error("props");
+    out["name"] = std::string(prop.name);
+    out["major"] = prop.major;
+    out["minor"] = prop.minor;
+    out["multiProcessorCount"] = prop.multiProcessorCount;
+    out["sharedMemPerBlock"] = prop.sharedMemPerBlock;
+    out["sharedMemPerBlockOptin"] = prop.sharedMemPerBlockOptin;
+    out["maxThreadsPerBlock"] = prop.maxThreadsPerBlock;
+    out["maxGridSize"] =
+        py::make_tuple(prop.maxGridSize[0], prop.maxGridSize[1], prop.maxGridSize[2]);
+    out["maxThreadsDim"] =
+        py::make_tuple(prop.maxThreadsDim[0], prop.maxThreadsDim[1], prop.maxThreadsDim[2]);
+    int value = 0;
+    cudaDeviceGetAttribute(&value, cudaDevAttrMultiProcessorCount, 0);
+    out["attr_sm_count"] = value;
+    out["bad_device_error"] = std::string(cudaGetErrorName(cudaSetDevice(1)));
+    out["last_error_after"] = std::string(cudaGetErrorName(cudaGetLastError()));
+    float* d = nullptr;
+    out["malloc"] = std::string(cudaGetErrorName(cudaMalloc(reinterpret_cast<void**>(&d), 40)));
+    out["malloc_aligned_256"] = reinterpret_cast<uintptr_t>(d) % 256 == 0;
+    out["fresh_is_nan"] = d[0] != d[0] && d[9] != d[9];
+    const float host[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    cudaStream_t stream;
+    cudaStreamCreate(&stream);
+    cudaMemcpyAsync(d, host, sizeof host, cudaMemcpyHostToDevice, stream);
+    float back[10] = {};
+    cudaMemcpy(back, d, sizeof back, cudaMemcpyDeviceToHost);
+    out["copied"] = back[0] == 1.f && back[9] == 10.f;
+    cudaMemsetAsync(d, 0, sizeof host, stream);
+    cudaStreamSynchronize(stream);
+    out["memset_zero"] = d[0] == 0.f && d[9] == 0.f;
+    cudaStreamDestroy(stream);
+    out["free"] = std::string(cudaGetErrorName(cudaFree(d)));
+    out["double_free"] = std::string(cudaGetErrorName(cudaFree(d)));
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    cudaEventRecord(start);
+    cudaEventRecord(stop);
+    cudaEventSynchronize(stop);
+    float ms = -1.f;
+    cudaEventElapsedTime(&ms, start, stop);
+    out["event_ms_nonnegative"] = ms >= 0.f;
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    // As on the GPU, an error stays until read: read it, so later launches do not see it.
+    out["last_error_at_end"] = std::string(cudaGetErrorName(cudaGetLastError()));
+    return out;
+}
+
+}  // namespace
+
 void emu_add_python_bindings(py::module_& m) {
+    m.def("emu_runtime_selftest", &runtime_selftest,
+          "Exercise the emulator's host CUDA runtime API; returns what it observed.");
     m.attr("EMULATED") = true;
     m.def("emu_register_buffer", &emu::register_call_buffer, py::arg("ptr"), py::arg("nbytes"),
           "Declare [ptr, ptr + nbytes) valid memory for kernel accesses until "
