@@ -50,10 +50,14 @@ __all__ = [
     "available_devices",
     "check_op",
     "device_params",
+    "emu_counts",
+    "emu_full_enabled",
+    "emu_unavailable_reason",
     "fd_ref",
     "kernel_devices",
     "kernel_unavailable_reason",
     "requires_cuda",
+    "requires_emu",
     "tolerance",
     "use_backend",
 ]
@@ -118,6 +122,51 @@ def use_backend(impl: str) -> Iterator[None]:
         else:
             os.environ["MINIGAN_BACKEND"] = old
         _backend.reset()
+
+
+# ----- the CUDA emulator (minigan._C_emu) ------------------------------------------------
+
+
+def emu_unavailable_reason() -> str:
+    """Why the CUDA emulator (minigan._C_emu, csrc/emu/) cannot run csrc/'s kernels here
+    ("" when it can; build it with `python3 csrc/emu/build.py`)."""
+    from minigan.backend import emu_ext  # noqa: PLC0415 (loads minigan._C_emu lazily)
+
+    return emu_ext.unavailable_reason()
+
+
+requires_emu = pytest.mark.skipif(
+    bool(emu_unavailable_reason()), reason=f"needs the CUDA emulator: {emu_unavailable_reason()}"
+)
+
+# Set by conftest.py from --run-emu-full / MINIGAN_EMU_FULL=1: run the slow emulated cases.
+EMU_FULL = os.environ.get("MINIGAN_EMU_FULL", "") not in ("", "0")
+
+
+def emu_full_enabled() -> bool:
+    """Whether the slow emulated cases (marker ``emu_full``) run in this session."""
+    return EMU_FULL
+
+
+_EMU_COUNTERS = ("launches", "blocks", "threads", "barriers", "warp_ops", "accesses", "failures")
+
+
+@contextlib.contextmanager
+def emu_counts() -> Iterator[dict[str, int]]:
+    """How much the CUDA emulator ran inside the block: yields a dict that, on exit, holds
+    the increase of each emu_stats() counter (launches, threads, barriers, ...); all 0 when
+    the emulator is not built. Used to check that an "emu" run really ran the kernels."""
+    counts = dict.fromkeys(_EMU_COUNTERS, 0)
+    ext = None
+    if not emu_unavailable_reason():
+        import minigan._C_emu as ext  # noqa: PLC0415
+    before = ext.emu_stats() if ext is not None else {}
+    try:
+        yield counts
+    finally:
+        if ext is not None:
+            after = ext.emu_stats()
+            counts.update({k: int(after[k]) - int(before[k]) for k in _EMU_COUNTERS})
 
 
 # ----- tolerances and comparison ----------------------------------------------------------

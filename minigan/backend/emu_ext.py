@@ -77,7 +77,10 @@ class EmuRuntime(ExtRuntime):
 
     def ptr(self, a: Any) -> int:
         """The array's address, registered with the emulator as memory the kernels of this
-        call may touch (exactly its bytes)."""
+        call may touch (exactly its bytes). An empty array is a null pointer, as CuPy
+        passes it on the GPU."""
+        if a.size == 0:
+            return 0
         address = int(a.ctypes.data)
         self.state[0].emu_register_buffer(address, int(a.nbytes))
         return address
