@@ -1,9 +1,18 @@
-# GPU validation of minigan/backend/cupy_kernels.py, the CuPy fallback of the kernel
-# contract: every family, forward and every gradient, against minigan.backend.numpy_ref
-# evaluated in float64 on the very same input values, on CuPy arrays directly (no Tensor,
-# no dispatch), in float32 and float64.
+# Validation of minigan/backend/cupy_kernels.py, the CuPy fallback of the kernel contract:
+# every family, forward and every gradient, against minigan.backend.numpy_ref evaluated in
+# float64 on the very same input values, on CuPy arrays directly (no Tensor, no dispatch), in
+# float32 and float64. Every such test runs twice:
+#   gpu  real CuPy on a CUDA GPU (marked `cuda`, skipped without a usable GPU);
+#   emu  the CuPy stand-in tests/emu_cupy (marked `emu`, runs in CI without a GPU): every
+#        ElementwiseKernel / ReductionKernel string of cupy_kernels.py becomes a generated
+#        CUDA C kernel run by the CUDA emulator of minigan._C_emu (every memory access
+#        checked, real barriers); the rest of CuPy is NumPy. Skipped, saying why, unless
+#        minigan._C_emu is built (`python3 csrc/emu/build.py`) and g++ is found.
+# Generated kernels are compiled once and cached in build/emu/cupy_kernels/; no emulated case
+# is slow enough to need the `emu_full` marker.
 #
-# Tolerance policy (docs/testing.md, via tests/helpers.py `tolerance`/`assert_close`):
+# Tolerance policy (docs/testing.md, via tests/helpers.py `tolerance`/`assert_close`), the
+# same for gpu and emu:
 #   float64: tol = 1e-9; float32: tol = 16 * sqrt(K) * 2^-24 with K the reduction length
 #   of the compared array, and c = 32 for the batchnorm training dx (three O(n) terms
 #   cancel to an O(1) result). An element passes when
@@ -11,17 +20,22 @@
 # Backward kernels get the same saved values on both sides (the reference forward output
 # rounded to the dtype under test), so only each kernel's own rounding is measured.
 #
-# Every GPU test is marked `cuda` and skipped without a usable GPU. Two tests run on any
-# machine: importing the module without CuPy (and the reason it gives), and the error
-# messages, which are raised by shape checks before any CuPy call.
+# Two tests run on any machine without either: importing the module without CuPy (and the
+# reason it gives), and the error messages, which are raised by shape checks before any
+# CuPy call. The last section tests the stand-in itself (emu only).
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import zlib
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
-from helpers import assert_close, requires_cuda, tolerance
+from emu_cupy import harness as emu_cupy
+from helpers import assert_close, emu_counts, requires_cuda, tolerance
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,25 +48,55 @@ DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")
 SLOPE = 0.2
 
 
-def gpu(test):
-    """Mark a test `cuda` and skip it unless a CUDA GPU is usable."""
-    return pytest.mark.cuda(requires_cuda(test))
+EMU_REASON = emu_cupy.unavailable_reason()
+
+# The two implementations every GPU test runs on (see the header).
+IMPLS = [
+    pytest.param("gpu", id="gpu", marks=(pytest.mark.cuda, requires_cuda)),
+    pytest.param(
+        "emu",
+        id="emu",
+        marks=(
+            pytest.mark.emu,
+            pytest.mark.skipif(bool(EMU_REASON), reason=f"CuPy stand-in: {EMU_REASON}"),
+        ),
+    ),
+]
 
 
-@pytest.fixture
-def cp():
-    return pytest.importorskip("cupy")
-
-
-@pytest.fixture
-def ck():
-    """The module under test; skips when it reports itself unusable."""
+@contextlib.contextmanager
+def implementation(kind: str) -> Iterator[tuple[Any, Any]]:
+    """(cupy, cupy_kernels) for "gpu" (the real ones; skips when unusable) or "emu" (the
+    stand-in, installed as `cupy` for the duration of the block only)."""
+    if kind == "emu":
+        with emu_cupy.activated() as pair:
+            yield pair
+        return
+    cp = pytest.importorskip("cupy")
     from minigan.backend import cupy_kernels
 
     why = cupy_kernels.unavailable_reason()
     if why:
         pytest.skip(f"cupy kernels unusable here: {why}")
-    return cupy_kernels
+    yield cp, cupy_kernels
+
+
+@pytest.fixture(params=IMPLS)
+def impl(request):
+    """(cupy, cupy_kernels) of one implementation (see IMPLS)."""
+    with implementation(request.param) as pair:
+        yield pair
+
+
+@pytest.fixture
+def cp(impl):
+    return impl[0]
+
+
+@pytest.fixture
+def ck(impl):
+    """The module under test, bound to the implementation's cupy."""
+    return impl[1]
 
 
 def rng_for(*key) -> np.random.Generator:
@@ -180,7 +224,6 @@ def test_bad_inputs_raise_the_reference_message(name, args, kwargs):
     assert str(got.value) == expected
 
 
-@gpu
 @pytest.mark.parametrize(("name", "args", "kwargs"), ERROR_CASES)
 def test_bad_inputs_on_the_gpu(ck, cp, name, args, kwargs):
     expected = _reference_message(name, args, kwargs)
@@ -196,7 +239,6 @@ def test_bad_inputs_on_the_gpu(ck, cp, name, args, kwargs):
 LINEAR_SHAPES = [(1, 1, 1), (1, 7, 3), (5, 33, 17), (64, 100, 10), (3, 257, 129), (128, 784, 256)]
 
 
-@gpu
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", R.ACTIVATIONS)
 @pytest.mark.parametrize("shape", LINEAR_SHAPES, ids=str)
@@ -233,7 +275,6 @@ def test_linear_act(ck, cp, shape, act, dtype):
             np.testing.assert_array_equal(cp.asnumpy(arr), orig)  # inputs untouched
 
 
-@gpu
 @pytest.mark.parametrize("slope", [0.0, 0.2, 1.0, 1.7])
 def test_linear_leaky_relu_slopes(ck, cp, slope):
     rng = rng_for("leaky", slope)
@@ -248,7 +289,6 @@ def test_linear_leaky_relu_slopes(ck, cp, slope):
         check(cp, g, r, np.float64, what=f"leaky {name} slope={slope}")
 
 
-@gpu
 def test_linear_need_flags(ck, cp):
     rng = rng_for("linear-flags")
     x, w = rng.standard_normal((4, 3)), rng.standard_normal((5, 3))
@@ -277,7 +317,6 @@ CONV_CASES = [
 ]
 
 
-@gpu
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CONV_CASES, ids=str)
 def test_conv2d(ck, cp, case, dtype):
@@ -318,7 +357,6 @@ CONVT_CASES = [
 ]
 
 
-@gpu
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CONVT_CASES, ids=str)
 def test_conv_transpose2d(ck, cp, case, dtype):
@@ -362,14 +400,17 @@ def conv_problem(draw):
     return n, c, h, wd, o, (kh, kw), (sh, sw), (ph, pw), op, seed
 
 
-@gpu
+@pytest.mark.parametrize("kind", IMPLS)
 @settings(max_examples=25, deadline=None, derandomize=True, database=None)
 @given(conv_problem())
-def test_conv_random_shapes_float64(problem):
+def test_conv_random_shapes_float64(kind, problem):
     """conv2d and conv_transpose2d (forward, dx, dw, db) on Hypothesis-drawn shapes."""
-    cp = pytest.importorskip("cupy")
-    from minigan.backend import cupy_kernels as ck
+    with implementation(kind) as (cp, ck):
+        _check_conv_problem(cp, ck, problem)
 
+
+def _check_conv_problem(cp, ck, problem):
+    """One drawn problem: both convolutions, forward and every gradient, in float64."""
     n, c, h, wd, o, (kh, kw), s, p, op, seed = problem
     rng = np.random.default_rng(seed)
     x, w, b = (rng.standard_normal(a) for a in ((n, c, h, wd), (o, c, kh, kw), (o,)))
@@ -410,7 +451,6 @@ def _bn_inputs(shape, affine, dtype, *key):
     return x, gamma, beta, rm, rv, dy
 
 
-@gpu
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
 @pytest.mark.parametrize("shape", BN_SHAPES, ids=str)
@@ -461,7 +501,6 @@ def test_batchnorm_training(ck, cp, shape, affine, dtype):
     np.testing.assert_array_equal(cp.asnumpy(x_d), x)
 
 
-@gpu
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
 @pytest.mark.parametrize("shape", BN_SHAPES, ids=str)
@@ -490,7 +529,6 @@ def test_batchnorm_eval(ck, cp, shape, affine, dtype):
         check(cp, got[2], ref[2], dtype, n, f"{tag} dbeta")
 
 
-@gpu
 def test_batchnorm_need_flags(ck, cp):
     x, gamma, _, _, _, dy = _bn_inputs((6, 4), True, np.float64, "flags")
     mean, invstd = x.mean(axis=0), 1 / np.sqrt(x.var(axis=0) + 1e-5)
@@ -508,7 +546,6 @@ def test_batchnorm_need_flags(ck, cp):
 BCE_SHAPES = [(1,), (7,), (64, 1), (3, 5, 7), (1000,), (128, 1)]
 
 
-@gpu
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("shape", BCE_SHAPES, ids=str)
@@ -531,7 +568,6 @@ def test_sigmoid_bce(ck, cp, shape, reduction, dtype):
     np.testing.assert_array_equal(cp.asnumpy(x_d), logits)
 
 
-@gpu
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_sigmoid_bce_extreme_logits(ck, cp, dtype):
     """Logits of +-1e4 overflow exp(x) in both dtypes; the stable form stays exact."""
@@ -545,7 +581,6 @@ def test_sigmoid_bce_extreme_logits(ck, cp, dtype):
         np.testing.assert_allclose(grad, np.array([0.0, 0.0, 1.0, -1.0]) / n, atol=1e-7)
 
 
-@gpu
 def test_sigmoid_bce_casts_targets(ck, cp):
     rng = rng_for("bce-cast")
     x, t = rng.standard_normal(10).astype(np.float32), rng.uniform(0, 1, 10)
@@ -564,7 +599,6 @@ ADAM_SHAPES = [(7,), (3, 5), (2, 3, 4, 5), (1,), (33, 17)]
 SKIPPED = 3  # this parameter never gets a gradient
 
 
-@gpu
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
 def test_adam_several_steps(ck, cp, weight_decay, dtype):
@@ -597,10 +631,104 @@ def test_adam_several_steps(ck, cp, weight_decay, dtype):
     assert not cp.asnumpy(m_d[SKIPPED]).any() and not cp.asnumpy(v_d[SKIPPED]).any()
 
 
-@gpu
 def test_adam_checks_every_shape_before_updating(ck, cp):
     p = [cp.ones(3), cp.ones(2)]
     g = [cp.ones(3), cp.ones(3)]
     with pytest.raises(ValueError, match=r"grads\[1\]"):
         ck.adam_step(p, g, [cp.zeros(3), cp.zeros(2)], [cp.zeros(3), cp.zeros(2)], 1)
     np.testing.assert_array_equal(cp.asnumpy(p[0]), np.ones(3))
+
+
+# ----------------------------------------------------------------------------------
+# The CuPy stand-in itself (emu only): generated kernels really run in minigan._C_emu,
+# under its checks, with CuPy's semantics
+# ----------------------------------------------------------------------------------
+
+
+def emu_only(test):
+    """Mark a test `emu` and skip it, saying why, when the stand-in cannot run here."""
+    for mark in IMPLS[1].marks:
+        test = mark(test)
+    return test
+
+
+@emu_only
+def test_emu_generated_kernels_run_in_the_one_emulator_runtime():
+    """A generated kernel is launched by the minigan._C_emu that Python imported (its
+    emu_stats() count the launch), not by a second copy of the emulator runtime."""
+    import minigan._C_emu as ext
+
+    rng = rng_for("emu-runtime")
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((6, 5), (40, 5), (40,)))
+    with emu_cupy.activated() as (_cp, ck):
+        before = ext.emu_stats()["launches"]
+        with emu_counts() as ran:
+            y = ck.linear_act_forward(x, w, b, "tanh", SLOPE)  # GEMM, then one kernel
+        assert ext.emu_stats()["launches"] == before + 1
+        assert ran["launches"] == 1 and ran["failures"] == 0
+        assert ran["threads"] >= y.size and ran["accesses"] >= 3 * y.size
+        with emu_counts() as ran:  # one ReductionKernel (tree with barriers) + one elementwise
+            ck.batchnorm_forward(y, None, None, None, None, True)
+        assert ran["launches"] == 2 and ran["barriers"] > 0 and ran["failures"] == 0
+
+
+@emu_only
+def test_emu_out_of_bounds_read_in_a_kernel_string_is_caught():
+    """Only the bytes of the arrays passed are valid: reading one element past the end of
+    a view (even inside its base array's memory) fails, naming the kernel."""
+    with emu_cupy.activated() as (cp, _ck):
+        shift = cp.ElementwiseKernel("raw T x", "T y", "y = x[i + 1];", "minigan_test_shift")
+        base = np.arange(16, dtype=np.float32)
+        x = base[:8]
+        np.testing.assert_array_equal(shift(x, cp.zeros(7, np.float32)), base[1:8])
+        with pytest.raises(RuntimeError, match=r"minigan_test_shift: out-of-bounds global read"):
+            shift(x, cp.zeros(8, np.float32))
+
+
+@emu_only
+def test_emu_elementwise_kernel_semantics():
+    """Type placeholders from the arrays (scalars converted to them), broadcasting of inputs
+    to the output shape, i and _ind.size() over that shape, raw arrays indexed linearly,
+    CuPy's type-mismatch error."""
+    with emu_cupy.activated() as (cp, _ck):
+        kernel = cp.ElementwiseKernel(
+            "T x, raw T r, T s", "T y", "y = x * s + r[_ind.size() - 1 - i];", "minigan_test_mix"
+        )
+        x = np.arange(3.0).reshape(3, 1)  # broadcast along the output's columns
+        r = np.arange(100.0, 112.0)
+        y = kernel(x, r, 2, cp.empty((3, 4)))
+        np.testing.assert_array_equal(y, x * 2 + r[::-1].reshape(3, 4))
+        with pytest.raises(TypeError, match="Type is mismatched"):
+            kernel(x.astype(np.float32), r, 2, cp.empty((3, 4)))
+        with pytest.raises(ValueError, match="Out shape is mismatched"):  # x makes it (3, 4)
+            kernel(x, r[:4], 2, cp.empty((1, 4)))
+
+
+@emu_only
+def test_emu_reduction_kernel_semantics():
+    """Reduced axes of a non-contiguous input, identity, reduce_expr, post_map_expr and
+    keepdims, against NumPy."""
+    with emu_cupy.activated() as (cp, _ck):
+        biggest = cp.ReductionKernel(
+            "T x", "T m", "x * x", "max(a, b)", "m = sqrt(a)", "0", "minigan_test_max_abs"
+        )
+        x = rng_for("emu-reduce").standard_normal((6, 5, 70)).transpose(2, 0, 1)  # (70, 6, 5)
+        for axis, keepdims in (((0, 2), False), (1, True), (None, False)):
+            expected = np.abs(x).max(axis=axis, keepdims=keepdims)
+            got = biggest(x, axis=axis, keepdims=keepdims)
+            np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)
+
+
+@emu_only
+def test_emu_stand_in_is_only_installed_inside_the_block():
+    """The stand-in is `cupy` (and cupy_kernels' cp) inside the block only; afterwards
+    everything is as before, and the cuda device's verdict never saw it."""
+    from minigan.backend import cupy_kernels
+
+    before, cuda_before = sys.modules.get("cupy"), minigan.cuda_is_available()
+    with emu_cupy.activated() as (cp, ck):
+        assert sys.modules["cupy"] is cp and ck is cupy_kernels and ck.cp is cp
+        assert minigan.cuda_is_available() == cuda_before
+    assert sys.modules.get("cupy") is before
+    assert cupy_kernels.cp is not cp
+    assert minigan.cuda_is_available() == cuda_before
