@@ -87,8 +87,7 @@ inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z,
 inline int2 make_int2(int x, int y) { return {x, y}; }
 inline int4 make_int4(int x, int y, int z, int w) { return {x, y, z, w}; }
 
-// ----- runtime types
-// --------------------------------------------------------------------------------
+// ----- runtime types -------------------------------------------------------------------------
 enum cudaError_t : int {
     cudaSuccess = 0,
     cudaErrorInvalidValue = 1,
@@ -183,8 +182,7 @@ cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attr, F* func) {
     return emu::func_get_attributes(attr, reinterpret_cast<const void*>(func));
 }
 
-// ----- built-in variables
-// ---------------------------------------------------------------------------
+// ----- built-in variables --------------------------------------------------------------------
 namespace emu {
 struct Builtins {
     uint3 thread_idx, block_idx;
@@ -198,8 +196,7 @@ extern EMU_API Builtins g_builtins;  // the running emulated thread's values (se
 #define gridDim (::emu::g_builtins.grid_dim)
 constexpr int warpSize = 32;
 
-// ----- intrinsics (implemented in runtime.cpp, which is not instrumented)
-// -------------------------
+// ----- intrinsics (implemented in runtime.cpp, which is not instrumented) --------------------
 namespace emu {
 EMU_API void syncthreads(const char* file, int line);
 EMU_API void syncwarp(const char* file, int line, unsigned mask);
@@ -295,8 +292,7 @@ inline T __ldg(const T* p) {
     return *p;
 }
 
-// ----- math: the CUDA device functions that host C++ lacks
-// --------------------------------------------
+// ----- math: the CUDA device functions that host C++ lacks -----------------------------------
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
 inline float __expf(float x) { return std::exp(x); }
@@ -334,8 +330,7 @@ inline float max(float a, float b) { return std::fmax(a, b); }
 inline double min(double a, double b) { return std::fmin(a, b); }
 inline double max(double a, double b) { return std::fmax(a, b); }
 
-// ----- launch
-// -------------------------------------------------------------------------------------
+// ----- launch --------------------------------------------------------------------------------
 namespace emu {
 
 // Runs a grid: checks the configuration against the hardware limits, then every block with

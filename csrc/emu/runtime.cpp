@@ -51,8 +51,7 @@ Builtins g_builtins{};
 
 namespace {
 
-// ----- limits of the emulated device: an H100 (sm_90)
-// ---------------------------------------------
+// ----- limits of the emulated device: an H100 (sm_90) ----------------------------------------
 constexpr int kMaxThreadsPerBlock = 1024;
 constexpr unsigned kMaxBlockDim[3] = {1024, 1024, 64};
 constexpr unsigned long long kMaxGridDim[3] = {2147483647ull, 65535ull, 65535ull};
@@ -61,8 +60,7 @@ constexpr size_t kMaxSharedPerBlockOptin = 227 * 1024;
 constexpr int kSmCount = 132;
 constexpr size_t kFiberStackBytes = 256 * 1024;
 
-// ----- fibers
-// -----------------------------------------------------------------------------------------
+// ----- fibers --------------------------------------------------------------------------------
 #if defined(__x86_64__)
 // emu_switch_context(save, next): saves the callee-saved registers, MXCSR and the x87
 // control word on the current stack, stores the stack pointer in *save, and resumes the
@@ -139,8 +137,12 @@ struct Thread {
     WarpRequest warp{};
 };
 
-// ----- the current launch
-// -------------------------------------------------------------------------
+// ----- the current launch --------------------------------------------------------------------
+// An address range [lo, hi).
+struct Range {
+    uintptr_t lo = 0, hi = 0;
+};
+
 struct Launch {
     const char* name = "";
     void (*run_thread)(void*) = nullptr;
@@ -151,6 +153,7 @@ struct Launch {
     uint3 block_idx{};
     char* dyn_shared = nullptr;
     size_t dyn_bytes = 0;
+    Range shared;  // static shared memory: the kernel's module's writable data
     bool failed = false;
     std::string error;
 };
@@ -211,36 +214,40 @@ Emulator& E() {
     return *e;
 }
 
-// Static shared memory: the writable data segment of this module, which holds every
-// function-local static of the kernels (emu.h's __shared__). Kernel code touches no other
-// static data (the built-ins are excluded before this range is consulted).
-struct Range {
-    uintptr_t lo = 0, hi = 0;
-};
-Range static_data_range() {
-    static const Range range = [] {
-        Range r;
-        dl_iterate_phdr(
-            [](dl_phdr_info* info, size_t, void* out) -> int {
-                const uintptr_t probe = reinterpret_cast<uintptr_t>(&g_builtins);
-                for (int i = 0; i < info->dlpi_phnum; ++i) {
-                    const ElfW(Phdr) & ph = info->dlpi_phdr[i];
-                    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_W)) continue;
-                    const uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
-                    if (probe >= lo && probe < lo + ph.p_memsz) {
-                        *static_cast<Range*>(out) = Range{lo, lo + ph.p_memsz};
-                        return 1;
-                    }
+// Static shared memory: the writable data segment of the module (shared object) that holds
+// the launched kernel, which holds every function-local static of its kernels (emu.h's
+// __shared__). Kernel code touches no other static data (the built-ins are excluded before
+// this range is consulted). Found once per module with dl_iterate_phdr.
+Range static_data_range_of(const void* code) {
+    static std::map<const void*, Range> cache;  // kernel address -> its module's data
+    auto it = cache.find(code);
+    if (it != cache.end()) return it->second;
+    struct Search {
+        uintptr_t code;
+        Range found;
+    } search{reinterpret_cast<uintptr_t>(code), {}};
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* arg) -> int {
+            auto* s = static_cast<Search*>(arg);
+            bool holds_code = false;
+            Range data;
+            for (int i = 0; i < info->dlpi_phnum; ++i) {
+                const ElfW(Phdr) & ph = info->dlpi_phdr[i];
+                if (ph.p_type != PT_LOAD) continue;
+                const uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+                if ((ph.p_flags & PF_X) && s->code >= lo && s->code < lo + ph.p_memsz) {
+                    holds_code = true;
                 }
-                return 0;
-            },
-            &r);
-        return r;
-    }();
-    return range;
+                if (ph.p_flags & PF_W) data = Range{lo, lo + ph.p_memsz};
+            }
+            if (!holds_code) return 0;
+            s->found = data;
+            return 1;
+        },
+        &search);
+    cache[code] = search.found;
+    return search.found;
 }
-uintptr_t shared_lo() { return static_data_range().lo; }
-uintptr_t shared_hi() { return static_data_range().hi; }
 
 std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
 std::string fmt(const char* f, ...) {
@@ -262,8 +269,7 @@ std::string where(const Thread* t) {
     return s;
 }
 
-// ----- switching
-// -----------------------------------------------------------------------------------
+// ----- switching -----------------------------------------------------------------------------
 void switch_to(Thread* t) {
     Emulator& e = E();
     e.current = t;
@@ -467,9 +473,10 @@ inline void check_access(uintptr_t a, size_t n, bool write, bool atomic) {
                  "aligned: misaligned address error on the GPU)",
                  n, what, a, n, n));
     }
-    if (a >= shared_lo() && a < shared_hi()) {
-        if (a + n > shared_hi()) fail(fmt("shared-memory %s past the end of shared memory", what));
-        check_shared(a, n, write, atomic, 0, shared_lo());
+    const Range& sh = e.launch.shared;
+    if (a >= sh.lo && a < sh.hi) {
+        if (a + n > sh.hi) fail(fmt("shared-memory %s past the end of shared memory", what));
+        check_shared(a, n, write, atomic, 0, sh.lo);
         return;
     }
     const uintptr_t dlo = reinterpret_cast<uintptr_t>(e.launch.dyn_shared);
@@ -479,7 +486,7 @@ inline void check_access(uintptr_t a, size_t n, bool write, bool atomic) {
                      " (the launch asked for %zu bytes)",
                      what, n, a - dlo, e.launch.dyn_bytes));
         }
-        check_shared(a, n, write, atomic, (shared_hi() - shared_lo()) / 4 + 1, dlo);
+        check_shared(a, n, write, atomic, (sh.hi - sh.lo) / 4 + 1, dlo);
         return;
     }
     if (find_buffer(e.call_buffers, a, n) || find_buffer(e.device_buffers, a, n)) return;
@@ -487,8 +494,7 @@ inline void check_access(uintptr_t a, size_t n, bool write, bool atomic) {
              nearest_buffer(a).c_str()));
 }
 
-// ----- scheduling a block
-// ---------------------------------------------------------------------------
+// ----- scheduling a block --------------------------------------------------------------------
 uint64_t splitmix(uint64_t x) {
     x += 0x9e3779b97f4a7c15ull;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -811,8 +817,7 @@ void check_launch_config(const char* name, const void* kernel, dim3 grid, dim3 b
 
 }  // namespace
 
-// ----- launch
-// -----------------------------------------------------------------------------------------
+// ----- launch --------------------------------------------------------------------------------
 void run_grid(const char* name, const void* kernel, dim3 grid, dim3 block, size_t smem_bytes,
               cudaStream_t /*stream*/, void (*run_thread)(void*), void* closure, const void* params,
               size_t params_bytes) {
@@ -824,7 +829,8 @@ void run_grid(const char* name, const void* kernel, dim3 grid, dim3 block, size_
     e.kernel_names[kernel] = base_name(name);
     check_launch_config(name, kernel, grid, block, smem_bytes);
     ensure_stacks();
-    const size_t words = (shared_hi() - shared_lo()) / 4 + 1 + (smem_bytes + 3) / 4 + 1;
+    const Range shared = static_data_range_of(kernel);
+    const size_t words = (shared.hi - shared.lo) / 4 + 1 + (smem_bytes + 3) / 4 + 1;
     if (e.shadow.size() < words) e.shadow.resize(words);
     std::vector<char> dyn(smem_bytes + 64);
     Launch& L = e.launch;
@@ -841,6 +847,7 @@ void run_grid(const char* name, const void* kernel, dim3 grid, dim3 block, size_
     L.dyn_shared =
         reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(dyn.data()) + 15) & ~uintptr_t(15));
     L.dyn_bytes = smem_bytes;
+    L.shared = shared;
     g_builtins.block_dim = block;
     g_builtins.grid_dim = grid;
     ++e.stats.launches;
@@ -872,8 +879,7 @@ void run_grid(const char* name, const void* kernel, dim3 grid, dim3 block, size_
 
 void* dynamic_shared() { return E().launch.dyn_shared; }
 
-// ----- intrinsics
-// ---------------------------------------------------------------------------------------
+// ----- intrinsics ----------------------------------------------------------------------------
 void syncthreads(const char* file, int line) {
     Emulator& e = E();
     Thread* t = e.current;
@@ -939,8 +945,7 @@ unsigned atomic_cas_u32(unsigned* p, unsigned expected, unsigned desired) {
     return old;
 }
 
-// ----- function attributes
-// -------------------------------------------------------------------------
+// ----- function attributes -------------------------------------------------------------------
 cudaError_t func_set_attribute(const void* func, cudaFuncAttribute attr, int value) {
     Emulator& e = E();
     if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize) {
@@ -975,8 +980,7 @@ cudaError_t func_get_attributes(cudaFuncAttributes* attr, const void* func) {
     return cudaSuccess;
 }
 
-// ----- configuration and reports (python.cpp)
-// ------------------------------------------------------
+// ----- configuration and reports (python.cpp) ------------------------------------------------
 void set_thread_order(ThreadOrder order, uint64_t seed) {
     E().order = order;
     E().seed = seed;
@@ -996,12 +1000,14 @@ void clear_call_buffers() { E().call_buffers.clear(); }
 size_t call_buffer_count() { return E().call_buffers.size(); }
 Stats stats() { return E().stats; }
 void reset_stats() { E().stats = Stats{}; }
-size_t static_shared_bytes() { return shared_hi() - shared_lo(); }
+size_t static_shared_bytes() {
+    const Range r = static_data_range_of(reinterpret_cast<const void*>(&static_shared_bytes));
+    return r.hi - r.lo;
+}
 
 }  // namespace emu
 
-// ----- the compiler's instrumentation hooks (GCC -fsanitize=kernel-address, outline calls)
-// -----------
+// ----- the compiler's instrumentation hooks (GCC -fsanitize=kernel-address, outline calls) ---
 // Default visibility: kernels in other shared objects (tests/emu_cupy) call them too.
 #pragma GCC visibility push(default)
 extern "C" {
@@ -1020,8 +1026,7 @@ void __asan_handle_no_return() {}
 }
 #pragma GCC visibility pop
 
-// ----- undefined behaviour (GCC -fsanitize=undefined calls these; no libubsan is linked)
-// ---------------
+// ----- undefined behaviour (GCC -fsanitize=undefined calls these; no libubsan is linked) -----
 namespace {
 struct SourceLocation {
     const char* file;
@@ -1108,8 +1113,7 @@ EMU_UB0(__ubsan_handle_nonnull_return_v1, "null pointer returned from a function
 }
 #pragma GCC visibility pop
 
-// ----- the CUDA runtime API
-// ------------------------------------------------------------------------------
+// ----- the CUDA runtime API ------------------------------------------------------------------
 namespace {
 std::chrono::steady_clock::time_point& event_time(cudaEvent_t ev) {
     return *reinterpret_cast<std::chrono::steady_clock::time_point*>(ev);
