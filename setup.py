@@ -277,7 +277,11 @@ setup(
     install_requires=["numpy>=1.24", "tqdm>=4.60", "Pillow>=9.0"],
     extras_require={
         "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6"],
-        "cuda": ["cupy-cuda13x"],
+        # CuPy for the CUDA 13 toolkit minigan._C is built with (needs an NVIDIA driver >= 580);
+        # [ctk] brings cuBLAS/NVRTC from PyPI, so the CuPy fallback works on a driver-only
+        # machine. "cuda12" for a CUDA 12 driver.
+        "cuda": ["cupy-cuda13x[ctk]"],
+        "cuda12": ["cupy-cuda12x[ctk]"],
         "numba": ["numba>=0.58"],
         "dev": [
             "ruff>=0.5",

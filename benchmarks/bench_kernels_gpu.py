@@ -13,12 +13,11 @@ import importlib
 import numpy as np
 import pytest
 
-cp = pytest.importorskip("cupy")
-try:
-    if cp.cuda.runtime.getDeviceCount() < 1:
-        pytest.skip("no CUDA GPU", allow_module_level=True)
-except Exception:  # noqa: BLE001 - no driver
-    pytest.skip("no CUDA driver/GPU", allow_module_level=True)
+from minigan.device import cuda_unavailable_reason, cupy_module
+
+if cuda_unavailable_reason():  # no CuPy, no driver or no GPU (minigan's one probe says which)
+    pytest.skip(f"no usable CUDA GPU: {cuda_unavailable_reason()}", allow_module_level=True)
+cp = cupy_module()
 
 WARMUP, ITERS, REPEATS = 3, 10, 5
 

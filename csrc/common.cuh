@@ -6,9 +6,9 @@
 // This header is included by the .cu files (nvcc) AND by bindings.cpp (the host C++
 // compiler): everything that is device code sits inside `#ifdef __CUDACC__`.
 //
-// Activation codes (keep equal to ACTIVATION_CODES in minigan/backend/cuda_ext.py and to
-// the order of numpy_ref.ACTIVATIONS; bindings.cpp exports them as _C.ACTIVATIONS and a
-// test compares the two):
+// Activation codes (keep equal to the registry in minigan/backend/activations.py;
+// bindings.cpp exports them as _C.ACTIVATIONS, and tests/test_activations.py parses this enum
+// and compares both with the registry):
 //     0 NONE        y = z
 //     1 RELU        y = max(z, 0)
 //     2 LEAKY_RELU  y = z if z > 0 else slope * z     (slope >= 0)

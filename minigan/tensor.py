@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import autograd
-from .device import array_module, device_of, normalize_device
+from .device import array_module, device_of, normalize_device, to_device, to_numpy
 
 DTYPES = (np.float32, np.float64)
 DEFAULT_DTYPE = np.float32
@@ -18,13 +18,7 @@ def _as_array(data: Any, dtype: Any, device: str) -> Any:
     """Convert `data` (array, scalar, nested lists, Tensor) into an array on `device`."""
     if isinstance(data, Tensor):
         data = data.data
-    if device == "cpu":
-        if device_of(data) == "cuda":
-            data = data.get()
-        arr = np.asarray(data, dtype=dtype)
-    else:
-        xp = array_module("cuda")
-        arr = xp.asarray(data, dtype=dtype)
+    arr = to_device(data, device, dtype)
     if arr.dtype.kind == "f" and arr.dtype not in DTYPES:
         arr = arr.astype(DEFAULT_DTYPE)
     return arr
@@ -137,9 +131,7 @@ class Tensor:
     # ----- conversion -------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
         """The values as a NumPy array (a copy from the GPU for cuda tensors)."""
-        if self.device == "cuda":
-            return self.data.get()
-        return self.data
+        return to_numpy(self.data)
 
     def item(self) -> float:
         """The value of a one-element tensor as a Python number."""

@@ -1,6 +1,6 @@
-# Runs every ```python block of the documentation (the guided tour in docs/tour/, README.md
-# and docs/testing.md), so the prose cannot drift from the code; also checks that the tour's
-# links to the code point at files and functions that exist.
+# Runs every ```python block of the documentation (the guided tour in docs/tour/, README.md,
+# docs/testing.md and docs/adding-a-kernel-family.md), so the prose cannot drift from the
+# code; also checks that the tour's links to the code point at files and functions that exist.
 """The docs test.
 
 For each Markdown file, the ```python blocks run in order in ONE fresh namespace (a later
@@ -27,7 +27,11 @@ import minigan
 
 ROOT = Path(__file__).resolve().parents[1]
 TOUR = ROOT / "docs" / "tour"
-DOC_FILES = sorted(TOUR.glob("*.md")) + [ROOT / "README.md", ROOT / "docs" / "testing.md"]
+DOC_FILES = sorted(TOUR.glob("*.md")) + [
+    ROOT / "README.md",
+    ROOT / "docs" / "testing.md",
+    ROOT / "docs" / "adding-a-kernel-family.md",
+]
 SKIP_MARKER = "<!-- docs-test: skip -->"
 
 # Python blocks of files outside the tour that are known not to run on their own. Each is

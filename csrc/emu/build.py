@@ -30,19 +30,40 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 CSRC = ROOT / "csrc"
 EMU = CSRC / "emu"
-KERNEL_SOURCES = ["gemm.cu", "linear_act.cu", "conv2d.cu", "batchnorm.cu", "sigmoid_bce.cu", "adam.cu"]
+KERNEL_SOURCES = [
+    "gemm.cu",
+    "linear_act.cu",
+    "conv2d.cu",
+    "batchnorm.cu",
+    "sigmoid_bce.cu",
+    "adam.cu",
+]
 
-COMMON_FLAGS = ["-std=c++17", "-fPIC", "-g", "-fvisibility=hidden", "-DMINIGAN_EMU", f"-I{EMU}",
-                f"-I{CSRC}"]  # fmt: skip
+COMMON_FLAGS = [
+    "-std=c++17",
+    "-fPIC",
+    "-g",
+    "-fvisibility=hidden",
+    "-DMINIGAN_EMU",
+    f"-I{EMU}",
+    f"-I{CSRC}",
+]
 # The instrumentation of kernel code (see the header of this file).
 KERNEL_FLAGS = [
-    "-x", "c++", "-O1", "-D__CUDACC__",
+    "-x",
+    "c++",
+    "-O1",
+    "-D__CUDACC__",
     "-fsanitize=kernel-address",
-    "--param", "asan-instrumentation-with-call-threshold=0",  # a call per access
-    "--param", "asan-stack=0",  # the fiber's own stack needs no check
-    "--param", "asan-globals=0",
-    "-fsanitize=undefined", "-fno-sanitize=vptr",
-]  # fmt: skip
+    "--param",
+    "asan-instrumentation-with-call-threshold=0",  # a call per access
+    "--param",
+    "asan-stack=0",  # the fiber's own stack needs no check
+    "--param",
+    "asan-globals=0",
+    "-fsanitize=undefined",
+    "-fno-sanitize=vptr",
+]
 
 
 def _cxx() -> str:
@@ -68,16 +89,30 @@ def compile_jobs(
     jobs = []
     for src in kernel_sources:
         obj = build_dir / (src.stem + ".o")
-        jobs.append((src, obj, [_cxx(), *COMMON_FLAGS, *KERNEL_FLAGS, "-c", str(src), "-o", str(obj)]))
+        jobs.append(
+            (src, obj, [_cxx(), *COMMON_FLAGS, *KERNEL_FLAGS, "-c", str(src), "-o", str(obj)])
+        )
     runtime = EMU / "runtime.cpp"
     jobs.append(
-        (runtime, build_dir / "runtime.o",
-         [_cxx(), *COMMON_FLAGS, "-O2", "-c", str(runtime), "-o", str(build_dir / "runtime.o")])
-    )  # fmt: skip
+        (
+            runtime,
+            build_dir / "runtime.o",
+            [_cxx(), *COMMON_FLAGS, "-O2", "-c", str(runtime), "-o", str(build_dir / "runtime.o")],
+        )
+    )
     for src in (CSRC / "bindings.cpp", EMU / "python.cpp"):
         obj = build_dir / (src.stem + ".o")
-        cmd = [_cxx(), *COMMON_FLAGS, *_pybind_includes(), "-O1", "-DMINIGAN_MODULE_NAME=_C_emu",
-               "-c", str(src), "-o", str(obj)]  # fmt: skip
+        cmd = [
+            _cxx(),
+            *COMMON_FLAGS,
+            *_pybind_includes(),
+            "-O1",
+            "-DMINIGAN_MODULE_NAME=_C_emu",
+            "-c",
+            str(src),
+            "-o",
+            str(obj),
+        ]
         jobs.append((src, obj, cmd))
     return jobs
 
@@ -106,9 +141,12 @@ def build(
     header_mtime = max(h.stat().st_mtime for h in _headers())
     jobs = compile_jobs(kernel_sources, build_dir)
     stale = [
-        j for j in jobs
-        if force or not j[1].exists() or j[1].stat().st_mtime < max(j[0].stat().st_mtime, header_mtime)
-    ]  # fmt: skip
+        j
+        for j in jobs
+        if force
+        or not j[1].exists()
+        or j[1].stat().st_mtime < max(j[0].stat().st_mtime, header_mtime)
+    ]
     t0 = time.perf_counter()
 
     def run(job: tuple[Path, Path, list[str]]) -> str:
@@ -129,8 +167,11 @@ def build(
         if proc.returncode != 0:
             raise RuntimeError(f"emulated build: link failed:\n{' '.join(link)}\n{proc.stderr}")
     if verbose:
-        print(f"emu build: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} "
-              f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr)  # fmt: skip
+        print(
+            f"emu build: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} "
+            f"({time.perf_counter() - t0:.1f} s)",
+            file=sys.stderr,
+        )
     return out
 
 

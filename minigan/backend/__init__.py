@@ -3,7 +3,9 @@
 # MINIGAN_BACKEND=ext|cupy|numpy|emu, and `backend_info()` to see what runs and why.
 #
 # Every implementation module exposes the same functions (the "kernel contract"), listed in
-# KERNEL_FUNCTIONS; numpy_ref documents their math.
+# KERNEL_FUNCTIONS; numpy_ref documents their math. A function's name is its kernel family
+# plus a suffix ("linear_act" + "_forward"); kernel_families() groups them (how to add a
+# family: docs/adding-a-kernel-family.md, enforced by tests/test_kernel_families.py).
 from __future__ import annotations
 
 import importlib
@@ -26,6 +28,9 @@ KERNEL_FUNCTIONS = (
     "adam_step",
 )
 
+# The suffixes a contract function's name ends with; what precedes the suffix is its family.
+FUNCTION_SUFFIXES = ("_forward_backward", "_forward", "_backward", "_step")
+
 # Implementations in order of preference, per device, and the module that holds each.
 PREFERENCE = {"cpu": ("numpy",), "cuda": ("ext", "cupy")}
 # "emu" (csrc/'s CUDA kernels run by the CPU emulator, minigan._C_emu) is never preferred:
@@ -39,6 +44,31 @@ MODULES = {
 DEVICE_OF_IMPL = {"numpy": "cpu", "cupy": "cuda", "ext": "cuda", "emu": "cpu"}
 
 _chosen: dict[tuple[str, str], tuple[str, ModuleType | None, str]] = {}
+
+
+def family_of(function: str) -> str:
+    """The kernel family of a contract function: "linear_act_forward" -> "linear_act",
+    "sigmoid_bce_forward_backward" -> "sigmoid_bce", "adam_step" -> "adam"."""
+    for suffix in FUNCTION_SUFFIXES:
+        if function.endswith(suffix) and len(function) > len(suffix):
+            return function[: -len(suffix)]
+    raise ValueError(
+        f"kernel function {function!r} does not end with one of {FUNCTION_SUFFIXES}, so its "
+        "family is unknown"
+    )
+
+
+def kernel_families(functions: tuple[str, ...] | None = None) -> dict[str, tuple[str, ...]]:
+    """{family: its contract functions}, in the order of KERNEL_FUNCTIONS (or `functions`).
+
+    >>> kernel_families(("linear_act_forward", "linear_act_backward", "adam_step"))
+    {'linear_act': ('linear_act_forward', 'linear_act_backward'), 'adam': ('adam_step',)}
+    """
+    families: dict[str, tuple[str, ...]] = {}
+    for name in KERNEL_FUNCTIONS if functions is None else functions:
+        family = family_of(name)
+        families[family] = families.get(family, ()) + (name,)
+    return families
 
 
 def _supports(module: ModuleType, dtype: str) -> bool:

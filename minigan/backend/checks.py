@@ -21,6 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from . import activations
+from .activations import ACTIVATIONS, Activation
+
 __all__ = [
     "ACTIVATIONS",
     "IntPair",
@@ -43,8 +46,6 @@ __all__ = [
     "pair",
     "sigmoid_bce_args",
 ]
-
-ACTIVATIONS = ("none", "relu", "leaky_relu", "tanh", "sigmoid")
 
 IntPair = int | tuple[int, int] | Sequence[int]
 
@@ -71,14 +72,16 @@ def pair(value: IntPair, name: str, op: str, minimum: int) -> tuple[int, int]:
     return result
 
 
-def check_act(op: str, act: str, slope: float) -> None:
-    """act is one of ACTIVATIONS; leaky_relu needs slope >= 0."""
-    if act not in ACTIVATIONS:
-        raise ValueError(f"{op}: unknown activation {act!r}, expected one of {ACTIVATIONS}")
-    if act == "leaky_relu" and slope < 0:
+def check_act(op: str, act: str | Activation, slope: float) -> Activation:
+    """act names an activation of the registry (minigan.backend.activations), or already is
+    its entry (validated by the caller, e.g. the op); leaky_relu needs slope >= 0. Returns
+    the entry."""
+    entry = activations.lookup(op, act)
+    if entry.uses_slope and slope < 0:
         # The backward pass reads the slope off the sign of the saved output y, which
         # only works when act(z) has the sign of z, i.e. slope >= 0.
-        raise ValueError(f"{op}: leaky_relu needs slope >= 0, got slope={slope}")
+        raise ValueError(f"{op}: {entry.name} needs slope >= 0, got slope={slope}")
+    return entry
 
 
 def check_linear(op: str, x: Any, w: Any) -> None:
@@ -196,21 +199,27 @@ def check_per_channel(op: str, x: Any, **vectors: Any | None) -> None:
 # ----------------------------------------------------------------------------------
 
 
-def linear_act_forward_args(x: Any, w: Any, b: Any | None, act: str, slope: float) -> None:
-    """Validate linear_act_forward's arguments."""
+def linear_act_forward_args(
+    x: Any, w: Any, b: Any | None, act: str | Activation, slope: float
+) -> Activation:
+    """Validate linear_act_forward's arguments; returns the activation's registry entry."""
     op = "linear_act_forward"
-    check_act(op, act, slope)
+    entry = check_act(op, act, slope)
     check_linear(op, x, w)
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(
             f"{op}: b.shape={b.shape} but w.shape={w.shape} needs b of shape ({w.shape[0]},)"
         )
+    return entry
 
 
-def linear_act_backward_args(dy: Any, x: Any, w: Any, y: Any, act: str, slope: float) -> None:
-    """Validate linear_act_backward's arguments (dy and y are (N, M))."""
+def linear_act_backward_args(
+    dy: Any, x: Any, w: Any, y: Any, act: str | Activation, slope: float
+) -> Activation:
+    """Validate linear_act_backward's arguments (dy and y are (N, M)); returns the
+    activation's registry entry."""
     op = "linear_act_backward"
-    check_act(op, act, slope)
+    entry = check_act(op, act, slope)
     check_linear(op, x, w)
     expected = (x.shape[0], w.shape[0])
     if dy.shape != expected or y.shape != expected:
@@ -218,6 +227,7 @@ def linear_act_backward_args(dy: Any, x: Any, w: Any, y: Any, act: str, slope: f
             f"{op}: dy and y must have shape {expected} = (N, M) for x.shape={x.shape}, "
             f"w.shape={w.shape}; got dy.shape={dy.shape}, y.shape={y.shape}"
         )
+    return entry
 
 
 def conv2d_forward_args(

@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from . import checks
+from . import activations, checks, devices
+from .activations import Activation
 from .checks import IntPair
 
 __all__ = [
@@ -66,9 +67,9 @@ __all__ = [
 # dtypes to the next implementation (the CuPy fallback).
 SUPPORTED_DTYPES = ("float32",)
 
-# Activation name -> the code of csrc/common.cuh's Activation enum (_C.ACTIVATIONS; a
-# test checks that the two agree).
-ACTIVATION_CODES = {"none": 0, "relu": 1, "leaky_relu": 2, "tanh": 3, "sigmoid": 4}
+# Activation name -> the code of csrc/common.cuh's Activation enum, from the activation
+# registry (tests/test_activations.py checks it against the enum and _C.ACTIVATIONS).
+ACTIVATION_CODES = dict(activations.CODES)
 
 # At most this many floats (128 MiB) of im2col columns per conv call: larger batches are
 # processed in chunks of images.
@@ -148,19 +149,10 @@ class CupyRuntime(ExtRuntime):
         status = ext.device_status()
         if status:
             raise RuntimeError(f"no CUDA GPU/driver usable by minigan._C: {status}")
-        try:
-            import cupy
-        except Exception as exc:  # ImportError, or a broken CUDA install
-            raise RuntimeError(f"cupy is not importable ({type(exc).__name__}: {exc})") from exc
-        try:
-            count = cupy.cuda.runtime.getDeviceCount()
-        except Exception as exc:
-            raise RuntimeError(
-                f"cupy found no usable CUDA driver/GPU ({type(exc).__name__}: {exc})"
-            ) from exc
-        if count < 1:
-            raise RuntimeError("cupy sees no CUDA GPU")
-        return ext, cupy
+        found = devices.probe()  # the arrays are CuPy's: CuPy must see the GPU too
+        if not found.usable:
+            raise RuntimeError(found.reason)
+        return ext, found.cupy
 
     def ptr(self, a: Any) -> int:
         return int(a.data.ptr)
@@ -187,7 +179,7 @@ class CupyRuntime(ExtRuntime):
         return self.state[1].empty(shape, dtype=np.float32)
 
     def to_device(self, host: np.ndarray) -> Any:
-        return self.state[1].asarray(host)
+        return devices.to_device(host, "cuda")
 
 
 _tls = threading.local()
@@ -313,11 +305,11 @@ class KernelExtension:
     # ----------------------------------------------------------------------------------
 
     def linear_act_forward(
-        self, x: Any, w: Any, b: Any | None, act: str = "none", slope: float = 0.01
+        self, x: Any, w: Any, b: Any | None, act: str | Activation = "none", slope: float = 0.01
     ) -> Any:
         """y = act(x @ w.T + b); see numpy_ref.linear_act_forward."""
         op = "linear_act_forward"
-        checks.linear_act_forward_args(x, w, b, act, slope)
+        activation = checks.linear_act_forward_args(x, w, b, act, slope)
         ext, xp = self._require(op)
         device = self._check_arrays(op, x=x, w=w, b=b)
         with self.rt.scope(device):
@@ -333,7 +325,7 @@ class KernelExtension:
                 n,
                 k,
                 m,
-                ACTIVATION_CODES[act],
+                activation.code,
                 float(slope),
                 self._stream(device),
             )
@@ -345,7 +337,7 @@ class KernelExtension:
         x: Any,
         w: Any,
         y: Any,
-        act: str = "none",
+        act: str | Activation = "none",
         slope: float = 0.01,
         need_dx: bool = True,
         need_dw: bool = True,
@@ -353,7 +345,7 @@ class KernelExtension:
     ) -> tuple[Any | None, Any | None, Any | None]:
         """(dx, dw, db) of y = act(x @ w.T + b); see numpy_ref.linear_act_backward."""
         op = "linear_act_backward"
-        checks.linear_act_backward_args(dy, x, w, y, act, slope)
+        activation = checks.linear_act_backward_args(dy, x, w, y, act, slope)
         ext, xp = self._require(op)
         device = self._check_arrays(op, dy=dy, x=x, w=w, y=y)
         with self.rt.scope(device):
@@ -379,7 +371,7 @@ class KernelExtension:
                 n,
                 k,
                 m,
-                ACTIVATION_CODES[act],
+                activation.code,
                 float(slope),
                 self._ptr(ws),
                 ws.size,

@@ -24,8 +24,9 @@
 #   adam             ONE ElementwiseKernel per parameter: weight decay, both moments and
 #                    the parameter update in a single read/write pass, in place.
 #
-# cupy is imported inside a try: this module imports without it, and unavailable_reason()
-# tells the dispatcher why it cannot be used.
+# cupy comes from minigan.backend.devices (None when it does not import): this module imports
+# without it, and unavailable_reason() (the devices probe's reason) tells the dispatcher why
+# it cannot be used.
 """CuPy implementation of the kernel contract (the GPU fallback).
 
 Every function mirrors the function of the same name in
@@ -49,18 +50,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from . import checks
+from . import activations, checks, devices
+from .activations import Activation
 from .checks import ACTIVATIONS, IntPair
 
-try:
-    import cupy as cp
-    from cupy.lib.stride_tricks import as_strided
-except Exception as exc:  # ImportError, or a CUDA installation that fails on import
-    cp = None
-    as_strided = None
-    _IMPORT_PROBLEM = f"cupy is not installed or does not import ({type(exc).__name__}: {exc})"
-else:
-    _IMPORT_PROBLEM = ""
+cp = devices.imported_cupy()  # None without CuPy; the kernels run only when the probe is happy
 
 __all__ = [
     "ACTIVATIONS",
@@ -78,18 +72,10 @@ __all__ = [
 ]
 
 
-@functools.lru_cache(maxsize=1)
 def unavailable_reason() -> str:
-    """The empty string when CuPy imports and sees a usable CUDA GPU, else why not."""
-    if cp is None:
-        return _IMPORT_PROBLEM
-    try:
-        count = cp.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # no driver, driver too old, no device node, ...
-        return f"cupy is installed but found no usable CUDA GPU ({type(exc).__name__}: {exc})"
-    if count < 1:
-        return "cupy is installed but sees no CUDA GPU"
-    return ""
+    """The empty string when CuPy imports and sees a usable CUDA GPU, else why not (the
+    reason of minigan.backend.devices.probe)."""
+    return devices.cuda_unavailable_reason()
 
 
 # ----------------------------------------------------------------------------------
@@ -100,20 +86,8 @@ def unavailable_reason() -> str:
 # exp(z >= 0 ? -z : z) so that no overflow is possible (it is <= 1).
 # ----------------------------------------------------------------------------------
 
-_ACT_FORWARD = {
-    "none": "y = z;",
-    "relu": "y = z < (T)0 ? (T)0 : z;",  # NaN passes through, like np.maximum
-    "leaky_relu": "y = z > (T)0 ? z : slope * z;",
-    "tanh": "y = tanh(z);",
-    "sigmoid": "T e = exp(z >= (T)0 ? -z : z);\ny = (z >= (T)0 ? (T)1 : e) / ((T)1 + e);",
-}
-
-_ACT_BACKWARD = {  # dz = dy * act'(z), with act'(z) read off the saved output y
-    "relu": "dz = y > (T)0 ? dy : (T)0;",
-    "leaky_relu": "dz = y > (T)0 ? dy : dy * slope;",
-    "tanh": "dz = ((T)1 - y * y) * dy;",
-    "sigmoid": "dz = ((T)1 - y) * y * dy;",
-}
+# The activation bodies (y = act(z) and dz = dy * act'(z) read off the saved output y) are
+# the CUDA C snippets of the activation registry, minigan.backend.activations.
 
 
 @functools.cache
@@ -121,7 +95,7 @@ def _act_forward_kernel(act: str, has_bias: bool) -> Any:
     """In place on the GEMM output y (N, M): y = act(y + b), b (M,) broadcast over rows."""
     z = "y + b" if has_bias else "y"
     in_params = "T b, T slope" if has_bias else "T slope"
-    body = f"T z = {z};\n{_ACT_FORWARD[act]}"
+    body = f"T z = {z};\n{activations.BY_NAME[act].cupy_forward}"
     suffix = "bias_" if has_bias else ""
     return cp.ElementwiseKernel(in_params, "T y", body, f"minigan_linear_{suffix}{act}_fwd")
 
@@ -130,7 +104,10 @@ def _act_forward_kernel(act: str, has_bias: bool) -> Any:
 def _act_backward_kernel(act: str) -> Any:
     """dz = dy * act'(y) in one pass (a new array)."""
     return cp.ElementwiseKernel(
-        "T dy, T y, T slope", "T dz", _ACT_BACKWARD[act], f"minigan_linear_{act}_bwd"
+        "T dy, T y, T slope",
+        "T dz",
+        activations.BY_NAME[act].cupy_backward,
+        f"minigan_linear_{act}_bwd",
     )
 
 
@@ -231,19 +208,19 @@ def _dy_xhat_sum_kernel() -> Any:
 
 
 def linear_act_forward(
-    x: Any, w: Any, b: Any | None, act: str = "none", slope: float = 0.01
+    x: Any, w: Any, b: Any | None, act: str | Activation = "none", slope: float = 0.01
 ) -> Any:
     """y = act(x @ w.T + b) (see numpy_ref.linear_act_forward).
 
     One cuBLAS GEMM, then one fused elementwise kernel for bias + activation, in place
     on the GEMM output (skipped for act "none" without bias).
     """
-    checks.linear_act_forward_args(x, w, b, act, slope)
+    name = checks.linear_act_forward_args(x, w, b, act, slope).name
     y = cp.matmul(x, w.T)
     if b is not None:
-        _act_forward_kernel(act, True)(b.astype(y.dtype, copy=False), slope, y)
-    elif act != "none":
-        _act_forward_kernel(act, False)(slope, y)
+        _act_forward_kernel(name, True)(b.astype(y.dtype, copy=False), slope, y)
+    elif name != "none":
+        _act_forward_kernel(name, False)(slope, y)
     return y
 
 
@@ -252,7 +229,7 @@ def linear_act_backward(
     x: Any,
     w: Any,
     y: Any,
-    act: str = "none",
+    act: str | Activation = "none",
     slope: float = 0.01,
     need_dx: bool = True,
     need_dw: bool = True,
@@ -263,11 +240,11 @@ def linear_act_backward(
     dz = dy * act'(y) is one fused elementwise pass reading dy and the saved output y;
     then dx = dz @ w and dw = dz.T @ x are cuBLAS GEMMs and db a column sum.
     """
-    checks.linear_act_backward_args(dy, x, w, y, act, slope)
-    if act == "none":
+    name = checks.linear_act_backward_args(dy, x, w, y, act, slope).name
+    if name == "none":
         dz = dy
     else:
-        dz = _act_backward_kernel(act)(dy, y.astype(dy.dtype, copy=False), slope)
+        dz = _act_backward_kernel(name)(dy, y.astype(dy.dtype, copy=False), slope)
     dx = cp.matmul(dz, w) if need_dx else None
     dw = cp.matmul(dz.T, x) if need_dw else None
     db = dz.sum(axis=0) if need_db else None
@@ -306,7 +283,7 @@ def _im2col(
     sh, sw = stride
     ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
     s_n, s_c, s_h, s_w = xp.strides  # in bytes, like NumPy
-    win = as_strided(
+    win = cp.lib.stride_tricks.as_strided(
         xp,
         shape=(c, kh, kw, n, ho, wo),
         strides=(s_c, s_h, s_w, s_n, s_h * sh, s_w * sw),

@@ -17,7 +17,8 @@ to use (vectorised, im2col convolutions, few temporaries).
 Contents
 --------
 ``ACTIVATIONS``
-    The activation names accepted by the ``linear_act`` kernels.
+    The activation names accepted by the ``linear_act`` kernels (the registry of
+    :mod:`minigan.backend.activations`, which also holds their NumPy forward and gradient).
 ``linear_act_forward`` / ``linear_act_backward``
     ``y = act(x @ w.T + b)`` (PyTorch ``Linear`` weight layout ``(out, in)``).
 ``conv2d_forward`` / ``conv2d_backward``
@@ -44,6 +45,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import checks
+from .activations import Activation
 from .checks import ACTIVATIONS, IntPair
 
 __all__ = [
@@ -64,19 +66,6 @@ __all__ = [
 # ----------------------------------------------------------------------------------
 # Small helpers
 # ----------------------------------------------------------------------------------
-
-
-def _sigmoid_(z: np.ndarray) -> np.ndarray:
-    """Overwrite z with sigmoid(z) without overflow: with e = exp(-|z|) <= 1,
-    sigmoid(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) for z < 0."""
-    positive = z >= 0
-    e = np.abs(z)
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    np.add(e, 1.0, out=z)  # z <- 1 + e (the denominator)
-    np.copyto(e, 1.0, where=positive)  # e <- the numerator
-    np.divide(e, z, out=z)
-    return z
 
 
 def _pad_hw(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
@@ -166,7 +155,7 @@ def linear_act_forward(
     x: np.ndarray,
     w: np.ndarray,
     b: np.ndarray | None,
-    act: str = "none",
+    act: str | Activation = "none",
     slope: float = 0.01,
 ) -> np.ndarray:
     """Fully connected layer followed by an activation.
@@ -184,26 +173,16 @@ def linear_act_forward(
     Backward (see ``linear_act_backward``): dz = dy * act'(z), dx = dz @ w,
     dw = dz.T @ x, db = sum_n dz.
 
-    The activation is applied in place on the freshly computed z, so the whole layer
-    is one GEMM plus one or two elementwise passes.
+    The activation is applied in place on the freshly computed z (its ``apply_`` in the
+    registry, :mod:`minigan.backend.activations`; sigmoid in the overflow-free form), so
+    the whole layer is one GEMM plus one or two elementwise passes. ``act`` is a name or
+    a registry entry (an op that validated the name passes the entry).
     """
-    checks.linear_act_forward_args(x, w, b, act, slope)
+    activation = checks.linear_act_forward_args(x, w, b, act, slope)
     y = x @ w.T
     if b is not None:
         y += b
-    if act == "relu":
-        np.maximum(y, 0, out=y)
-    elif act == "leaky_relu":
-        # For 0 <= slope <= 1, leaky_relu(z) = max(z, slope*z); for slope > 1 it is min.
-        if slope <= 1:
-            np.maximum(y, y * slope, out=y)
-        else:
-            np.minimum(y, y * slope, out=y)
-    elif act == "tanh":
-        np.tanh(y, out=y)
-    elif act == "sigmoid":
-        _sigmoid_(y)
-    return y
+    return activation.apply_(y, slope)
 
 
 def linear_act_backward(
@@ -211,7 +190,7 @@ def linear_act_backward(
     x: np.ndarray,
     w: np.ndarray,
     y: np.ndarray,
-    act: str = "none",
+    act: str | Activation = "none",
     slope: float = 0.01,
     need_dx: bool = True,
     need_dw: bool = True,
@@ -236,22 +215,8 @@ def linear_act_backward(
     Returns ``(dx, dw, db)``; an entry is ``None`` when its ``need_*`` flag is False
     (pass ``need_db=False`` when the layer has no bias).
     """
-    checks.linear_act_backward_args(dy, x, w, y, act, slope)
-    if act == "none":
-        dz = dy
-    elif act == "relu":
-        dz = np.where(y > 0, dy, 0)
-    elif act == "leaky_relu":
-        dz = dy * slope
-        np.copyto(dz, dy, where=y > 0)
-    elif act == "tanh":
-        dz = np.multiply(y, y)
-        np.subtract(1, dz, out=dz)
-        dz *= dy
-    else:  # sigmoid
-        dz = np.subtract(1, y)
-        dz *= y
-        dz *= dy
+    activation = checks.linear_act_backward_args(dy, x, w, y, act, slope)
+    dz = activation.grad(dy, y, slope)  # dz = dy * act'(z), from the registry
     dx = dz @ w if need_dx else None
     dw = dz.T @ x if need_dw else None
     db = dz.sum(axis=0) if need_db else None

@@ -11,12 +11,12 @@ import numpy as np
 
 from .. import ops
 from ..creation import ones, zeros
+from ..ops.fused import ACTIVATIONS as ACTIVATIONS  # the registry's names, re-exported
+from ..ops.fused import lookup_activation
 from ..tensor import Tensor
 from . import functional as F
 from . import init
 from .module import Module, Parameter
-
-ACTIVATIONS = ("none", "relu", "leaky_relu", "tanh", "sigmoid")
 
 
 def _pair(value: Any, layer: str, name: str) -> tuple[int, int]:
@@ -60,8 +60,7 @@ class Linear(Module):
         slope: float = 0.01,
     ) -> None:
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"Linear: unknown activation {activation!r}; expected {ACTIVATIONS}")
+        lookup_activation("Linear", activation)  # ValueError for an unknown name
         if in_features <= 0 or out_features <= 0:
             raise ValueError(f"Linear: sizes must be positive, got {in_features} -> {out_features}")
         self.in_features, self.out_features = int(in_features), int(out_features)

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..device import to_numpy
 from ..tensor import Tensor
 
 
@@ -50,7 +51,7 @@ class IncompatibleKeys(NamedTuple):
 
 def _to_numpy_copy(t: Tensor) -> np.ndarray:
     """A NumPy copy of a tensor's values (from the GPU for cuda tensors)."""
-    return np.array(t.numpy(), copy=True)
+    return to_numpy(t.data, copy=True)
 
 
 def _moved(data: Any, device: str | None, dtype: Any) -> Any:

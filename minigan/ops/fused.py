@@ -7,11 +7,29 @@ from typing import Any
 
 from .. import backend
 from ..autograd import Context, Function
+from ..backend import activations
+from ..backend.activations import ACTIVATIONS, Activation
 from ..device import device_of
 from ..tensor import Tensor
 from ._util import check_float, check_same_device
 
-ACTIVATIONS = ("none", "relu", "leaky_relu", "tanh", "sigmoid")
+__all__ = [
+    "ACTIVATIONS",
+    "Activation",
+    "batch_norm",
+    "binary_cross_entropy_with_logits",
+    "conv2d",
+    "conv_transpose2d",
+    "linear_act",
+    "lookup_activation",
+]
+
+
+def lookup_activation(op: str, act: str | Activation) -> Activation:
+    """The registry entry of activation `act` (minigan.backend.activations), validated once:
+    ValueError "<op>: unknown activation ..." for an unknown name. Pass the entry on to the
+    kernels, which then do not validate the name again."""
+    return activations.lookup(op, act)
 
 
 def _pair(value: Any, op: str, name: str) -> tuple[int, int]:
@@ -51,7 +69,12 @@ class LinearAct(Function):
 
     @staticmethod
     def forward(
-        ctx: Context, x: Any, w: Any, b: Any = None, act: str = "none", slope: float = 0.01
+        ctx: Context,
+        x: Any,
+        w: Any,
+        b: Any = None,
+        act: str | Activation = "none",
+        slope: float = 0.01,
     ) -> Any:
         y = _k("linear_act_forward", x)(x, w, b, act, slope)
         ctx.save_for_backward(x, w, y)
@@ -69,12 +92,19 @@ class LinearAct(Function):
 
 
 def linear_act(
-    x: Tensor, w: Tensor, b: Tensor | None = None, act: str = "none", slope: float = 0.01
+    x: Tensor,
+    w: Tensor,
+    b: Tensor | None = None,
+    act: str | Activation = "none",
+    slope: float = 0.01,
 ) -> Tensor:
-    """Fused dense layer y = act(x Wᵀ + b); x (N, K), W (M, K), b (M,) or None."""
+    """Fused dense layer y = act(x Wᵀ + b); x (N, K), W (M, K), b (M,) or None.
+
+    `act` is one of ACTIVATIONS (or its registry entry). It is validated here, once per
+    call: the kernels of forward and backward receive the entry and do not look it up again.
+    """
     _check_inputs("linear_act", x, w, b)
-    if act not in ACTIVATIONS:
-        raise ValueError(f"linear_act: unknown activation {act!r}; expected one of {ACTIVATIONS}")
+    act = lookup_activation("linear_act", act)
     if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
         raise ValueError(
             f"linear_act: expected x (N, K) and w (M, K), got x.shape={x.shape}, w.shape={w.shape}"

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Context, Function
-from ..device import array_module, array_module_of, device_of
+from ..device import array_module_of, device_of, to_device
 from ..tensor import Tensor
 from ._util import check_same_device
 
@@ -115,9 +115,7 @@ class ToDevice(Function):
 def _move(a: Any, device: str, dtype: Any) -> Any:
     if device_of(a) == device:
         return a.astype(dtype, copy=True)
-    if device == "cpu":
-        return a.get().astype(dtype, copy=False)
-    return array_module(device).asarray(a, dtype=dtype)
+    return to_device(a, device, dtype)
 
 
 def _is_advanced(index: Any) -> bool:
@@ -196,15 +194,11 @@ def getitem(a: Tensor, index: Any) -> Tensor:
     if isinstance(index, tuple):
         for part in index:
             if hasattr(part, "shape") and device_of(part) != a.device:
-                index = tuple(_to_device(p, a.device) if hasattr(p, "shape") else p for p in index)
+                index = tuple(to_device(p, a.device) if hasattr(p, "shape") else p for p in index)
                 break
     elif hasattr(index, "shape") and device_of(index) != a.device:
-        index = _to_device(index, a.device)
+        index = to_device(index, a.device)
     return GetItem.apply(a, index=index)
-
-
-def _to_device(arr: Any, device: str) -> Any:
-    return arr.get() if device == "cpu" else array_module(device).asarray(arr)
 
 
 def concat(tensors: list[Tensor] | tuple[Tensor, ...], axis: int = 0) -> Tensor:

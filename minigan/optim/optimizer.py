@@ -8,16 +8,15 @@ from typing import Any
 
 import numpy as np
 
+from ..device import device_of, to_numpy
 from ..nn.module import Parameter
 from ..tensor import Tensor
 
 
 def _to_numpy(value: Any) -> Any:
     """Arrays (numpy or cupy) as NumPy copies; other values unchanged."""
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if hasattr(value, "get") and hasattr(value, "shape"):  # a cupy array
-        return value.get()
+    if isinstance(value, np.ndarray) or device_of(value) == "cuda":
+        return to_numpy(value, copy=True)
     return value
 
 
