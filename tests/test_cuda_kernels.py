@@ -805,6 +805,28 @@ def test_errors_name_the_op(kx):
         kx.mod.batchnorm_forward(kx.dev(np.ones((4, 3))), None, None, rm, kx.dev(np.ones(3)), True)
 
 
+def test_targets_and_in_place_outputs_must_be_device_arrays(kx):
+    """Regression: the BCE targets and the arrays updated in place (running statistics, Adam
+    moments) were not checked to be arrays of the device (a host array was silently copied,
+    or its address handed to the kernels)."""
+    logits = kx.dev(np.zeros(5))
+    with pytest.raises(
+        TypeError, match=f"sigmoid_bce_forward_backward: targets must be {kx.array_kind}"
+    ):
+        kx.mod.sigmoid_bce_forward_backward(logits, kx.foreign(np.zeros(5, np.float32)))
+    x = kx.dev(np.ones((4, 3)))
+    with pytest.raises(TypeError, match=f"batchnorm_forward: running_var must be {kx.array_kind}"):
+        kx.mod.batchnorm_forward(
+            x, None, None, kx.dev(np.zeros(3)), kx.foreign(np.ones(3, np.float32)), True
+        )
+    p, g = kx.dev(np.ones(4)), kx.dev(np.ones(4))
+    with pytest.raises(TypeError, match=f"adam_step: exp_avg_sq must be {kx.array_kind}"):
+        kx.mod.adam_step([p], [g], [kx.dev(np.zeros(4))], [kx.foreign(np.zeros(4, np.float32))], 1)
+    # float64 targets on the device are fine (converted on the device)
+    loss, _grad = kx.mod.sigmoid_bce_forward_backward(logits, kx.xp.zeros(5))
+    assert abs(float(kx.host(loss)) - math.log(2.0)) < 1e-6
+
+
 # ----------------------------------------------------------------------------------
 # zero-size dimensions: randomized shapes with at least one empty dimension, every family
 # ----------------------------------------------------------------------------------
