@@ -274,9 +274,17 @@ setup(
     # the sample-quality metric's classifier weights and reference statistics
     package_data={"minigan.metrics": ["*.npz", "*.json"]},
     python_requires=">=3.10",
-    install_requires=["numpy>=1.24", "tqdm>=4.60", "Pillow>=9.0"],
+    install_requires=["numpy>=1.24", "tqdm>=4.60", "Pillow>=9.0", "safetensors>=0.4"],
     extras_require={
-        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6"],
+        # pybind11: make emu-build compiles the bindings of minigan._C_emu outside pip's
+        # build environment; scipy: an oracle of the metric tests.
+        "test": [
+            "pytest>=7",
+            "pytest-benchmark>=4",
+            "hypothesis>=6",
+            "pybind11>=2.10",
+            "scipy>=1.10",
+        ],
         # CuPy for the CUDA 13 toolkit minigan._C is built with (needs an NVIDIA driver >= 580);
         # [ctk] brings cuBLAS/NVRTC from PyPI, so the CuPy fallback works on a driver-only
         # machine. "cuda12" for a CUDA 12 driver.
