@@ -10,8 +10,8 @@ comparable between minigan runs, not with published Inception-network FIDs.
 Examples:
   python examples/evaluate.py samples.npy
   python examples/evaluate.py samples.npy --labels labels.npy --json scores.json
-  python examples/evaluate.py --checkpoint runs/gan/checkpoint.pkl --n 10000
-  python examples/evaluate.py --checkpoint runs/vae/checkpoint.pkl --save-samples vae.npy
+  python examples/evaluate.py --checkpoint runs/gan/checkpoint.safetensors --n 10000
+  python examples/evaluate.py --checkpoint runs/vae/checkpoint.safetensors --save-samples vae.npy
 
 Checkpoints are read with the example script that wrote them (config["kind"]: "gan" ->
 examples/mnist_gan.py, "vae" -> examples/mnist_vae.py), imported from this directory:

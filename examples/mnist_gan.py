@@ -13,9 +13,10 @@ cgan-mlp and cgan-dcgan, which generate the digit you ask for.
 Examples:
   python examples/mnist_gan.py --device cpu --epochs 5
   python examples/mnist_gan.py --arch dcgan --ema 0.999 --epochs 5
-  python examples/mnist_gan.py --resume runs/gan/checkpoint.pkl --epochs 10
-  python examples/mnist_gan.py --sample 1000 --resume runs/gan/checkpoint.pkl
-  python examples/mnist_gan.py --sample 100 --sample-class 7 --resume runs/cgan/checkpoint.pkl
+  python examples/mnist_gan.py --resume runs/gan/checkpoint.safetensors --epochs 10
+  python examples/mnist_gan.py --sample 1000 --resume runs/gan/checkpoint.safetensors
+  python examples/mnist_gan.py --sample 100 --sample-class 7 \
+      --resume runs/cgan/checkpoint.safetensors
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ Examples:
   python examples/mnist_vae.py --device cpu --epochs 10
   python examples/mnist_vae.py --arch conv --epochs 10
   python examples/mnist_vae.py --latent-dim 2 --epochs 10    # also draws the 2-d manifold
-  python examples/mnist_vae.py --sample 1000 --resume runs/vae/checkpoint.pkl
+  python examples/mnist_vae.py --sample 1000 --resume runs/vae/checkpoint.safetensors
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 # minigan: a small from-scratch autograd + kernels library that trains GANs and VAEs on MNIST.
-# This file is the public API: Tensor, factories, ops, no_grad, seeding and backend info.
+# This file is the public API: Tensor, factories, ops, no_grad, seeding, backend info and
+# save/load of state (safetensors + JSON, never pickle).
 from __future__ import annotations
 
 from . import nn, ops, optim, viz  # noqa: E402 - after the core they build on
@@ -57,5 +58,6 @@ from .ops import (
 from .random import get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor, tensor
 from .tracing import trace
+from .utils.checkpoint import CheckpointError, load, save
 
 __version__ = "0.1.0"

@@ -16,7 +16,8 @@ from .device import resolve_device
 from .random import get_rng_state, manual_seed, set_rng_state
 from .utils.checkpoint import CheckpointError, atomic_write, load_checkpoint, save_checkpoint
 
-CHECKPOINT_NAME = "checkpoint.pkl"
+CHECKPOINT_NAME = "checkpoint.safetensors"
+PREVIOUS_CHECKPOINT_NAME = "checkpoint-previous.safetensors"
 
 
 def add_common_args(
@@ -51,7 +52,7 @@ def add_common_args(
         "--resume",
         metavar="CKPT",
         default=None,
-        help="continue training from a checkpoint (e.g. OUT/checkpoint.pkl); the model "
+        help="continue training from a checkpoint (e.g. OUT/checkpoint.safetensors); the model "
         "settings stored in it are used",
     )
     parser.add_argument(
@@ -145,9 +146,9 @@ class Run:
 
     def _keep_previous_checkpoint(self) -> None:
         """A new run in a directory that holds a checkpoint must not destroy it silently:
-        the old file is renamed to checkpoint-previous.pkl (replacing an older copy)."""
+        the old file is renamed to checkpoint-previous.safetensors (replacing an older copy)."""
         if self.checkpoint_path.exists():
-            kept = self.checkpoint_path.with_name("checkpoint-previous.pkl")
+            kept = self.checkpoint_path.with_name(PREVIOUS_CHECKPOINT_NAME)
             os.replace(self.checkpoint_path, kept)
             print(
                 f"note: {self.out_dir} already held a checkpoint; it was moved to {kept.name} "
@@ -161,7 +162,7 @@ class Run:
     def save(
         self, state: dict[str, Any], epoch: int, batch: int, partial: dict[str, float]
     ) -> Path:
-        """Write the checkpoint atomically (temp file + rename)."""
+        """Write the checkpoint atomically (temp file + rename) as safetensors + JSON."""
         payload = {
             "config": self.config,
             "state": state,
@@ -181,7 +182,8 @@ def read_checkpoint(path: str | os.PathLike, kind: str) -> dict[str, Any]:
     except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    found = ckpt.get("config", {}).get("kind")
+    config = ckpt.get("config")
+    found = config.get("kind") if isinstance(config, dict) else None
     if found != kind:
         print(f"error: {path} is a checkpoint of a {found!r} run, not {kind!r}", file=sys.stderr)
         raise SystemExit(2)

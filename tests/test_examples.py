@@ -85,7 +85,7 @@ def _assert_same_checkpoint(a: Path, b: Path) -> None:
 def test_train_writes_outputs(tmp_path, script):
     out = tmp_path / "run"
     assert script.main([*small(script), "--epochs", "1", "--out", str(out)]) == 0
-    assert (out / "checkpoint.pkl").exists()
+    assert (out / "checkpoint.safetensors").exists()
     assert (out / "samples_epoch001.png").exists()
     rows = json.loads((out / "metrics.json").read_text())
     assert len(rows) == 1 and rows[0]["epoch"] == 1
@@ -104,10 +104,12 @@ def test_resume_is_bit_exact(tmp_path, script):
     assert script.main([*small(script), "--epochs", "2", "--out", str(straight)]) == 0
     assert script.main([*small(script), "--epochs", "1", "--out", str(split)]) == 0
     assert (
-        script.main([*small(script), "--epochs", "2", "--resume", str(split / "checkpoint.pkl")])
+        script.main(
+            [*small(script), "--epochs", "2", "--resume", str(split / "checkpoint.safetensors")]
+        )
         == 0
     )
-    _assert_same_checkpoint(straight / "checkpoint.pkl", split / "checkpoint.pkl")
+    _assert_same_checkpoint(straight / "checkpoint.safetensors", split / "checkpoint.safetensors")
 
 
 def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path, monkeypatch):
@@ -125,11 +127,14 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path, monkeypatch):
 
     monkeypatch.setattr(gan.GANTrainer, "step", interrupting_step)
     assert gan.main([*small(gan), "--epochs", "2", "--out", str(split)]) == 130
-    ckpt = load_checkpoint(split / "checkpoint.pkl")
+    ckpt = load_checkpoint(split / "checkpoint.safetensors")
     assert (ckpt["epoch"], ckpt["batch"]) == (1, 1)
     monkeypatch.setattr(gan.GANTrainer, "step", original)
-    assert gan.main([*small(gan), "--epochs", "2", "--resume", str(split / "checkpoint.pkl")]) == 0
-    _assert_same_checkpoint(straight / "checkpoint.pkl", split / "checkpoint.pkl")
+    assert (
+        gan.main([*small(gan), "--epochs", "2", "--resume", str(split / "checkpoint.safetensors")])
+        == 0
+    )
+    _assert_same_checkpoint(straight / "checkpoint.safetensors", split / "checkpoint.safetensors")
 
 
 @pytest.mark.parametrize("script", [gan, vae], ids=["gan", "vae"])
@@ -145,7 +150,7 @@ def test_sample_mode_writes_uint8_npy(tmp_path, script):
                 "--sample",
                 "10",
                 "--resume",
-                str(out / "checkpoint.pkl"),
+                str(out / "checkpoint.safetensors"),
                 "--sample-out",
                 str(target),
             ]
@@ -206,7 +211,7 @@ def test_resume_rejects_wrong_kind(tmp_path, capsys):
     out = tmp_path / "run"
     assert vae.main([*SMALL, "--epochs", "1", "--out", str(out)]) == 0
     with pytest.raises(SystemExit) as exc:
-        gan.main([*small(gan), "--epochs", "2", "--resume", str(out / "checkpoint.pkl")])
+        gan.main([*small(gan), "--epochs", "2", "--resume", str(out / "checkpoint.safetensors")])
     assert exc.value.code == 2
     assert "vae" in capsys.readouterr().err
 
@@ -222,7 +227,7 @@ def test_bad_arguments_are_rejected(capsys):
 
 
 def _check_gan_outputs(out, arch, ema):
-    ckpt = load_checkpoint(out / "checkpoint.pkl")
+    ckpt = load_checkpoint(out / "checkpoint.safetensors")
     assert ckpt["config"]["arch"] == arch and ckpt["config"]["width"] == 8
     assert ("ema" in ckpt["state"]) == ema
     rows = json.loads((out / "metrics.json").read_text())
@@ -249,14 +254,16 @@ def test_other_archs_train_and_resume_bit_exactly(tmp_path, arch, extra):
     _check_gan_outputs(straight, arch, ema=bool(extra))
     assert gan.main([*args, "--epochs", "1", "--out", str(split)]) == 0
     # the architecture comes from the checkpoint: resuming needs no --arch
-    assert gan.main([*TINY, "--epochs", "2", "--resume", str(split / "checkpoint.pkl")]) == 0
-    _assert_same_checkpoint(straight / "checkpoint.pkl", split / "checkpoint.pkl")
+    assert (
+        gan.main([*TINY, "--epochs", "2", "--resume", str(split / "checkpoint.safetensors")]) == 0
+    )
+    _assert_same_checkpoint(straight / "checkpoint.safetensors", split / "checkpoint.safetensors")
 
 
 def test_conditional_sample_mode_writes_images_and_labels(tmp_path, capsys):
     out = tmp_path / "run"
     assert gan.main([*TINY_GAN, "--arch", "cgan-mlp", "--epochs", "1", "--out", str(out)]) == 0
-    ckpt = str(out / "checkpoint.pkl")
+    ckpt = str(out / "checkpoint.safetensors")
     assert gan.main(["--device", "cpu", "--sample", "25", "--resume", ckpt]) == 0
     images, labels = np.load(out / "samples.npy"), np.load(out / "samples_labels.npy")
     assert images.shape == (25, 28, 28) and images.dtype == np.uint8
@@ -273,7 +280,7 @@ def test_conditional_sample_mode_writes_images_and_labels(tmp_path, capsys):
 def test_sample_class_needs_a_conditional_model(tmp_path, capsys):
     out = tmp_path / "run"
     assert gan.main([*TINY, "--epochs", "1", "--out", str(out)]) == 0
-    ckpt = str(out / "checkpoint.pkl")
+    ckpt = str(out / "checkpoint.safetensors")
     assert (
         gan.main(["--device", "cpu", "--sample", "3", "--resume", ckpt, "--sample-class", "1"]) == 2
     )
@@ -308,8 +315,8 @@ def test_vae_arch_trains_and_writes_outputs(tmp_path, arch, latent):
 def test_new_run_keeps_the_previous_checkpoint(tmp_path, capsys):
     out = tmp_path / "run"
     assert vae.main([*SMALL, "--epochs", "1", "--out", str(out)]) == 0
-    first = (out / "checkpoint.pkl").read_bytes()
+    first = (out / "checkpoint.safetensors").read_bytes()
     assert vae.main([*SMALL, "--epochs", "1", "--seed", "1", "--out", str(out)]) == 0
-    assert (out / "checkpoint-previous.pkl").read_bytes() == first
-    assert (out / "checkpoint.pkl").read_bytes() != first
-    assert "checkpoint-previous.pkl" in capsys.readouterr().out
+    assert (out / "checkpoint-previous.safetensors").read_bytes() == first
+    assert (out / "checkpoint.safetensors").read_bytes() != first
+    assert "checkpoint-previous.safetensors" in capsys.readouterr().out

@@ -343,7 +343,7 @@ def test_evaluate_script_samples_a_gan_checkpoint(tmp_path, capsys):
     run = tmp_path / "gan"
     small = ["--device", "cpu", "--subset", "128", "--batch-size", "64", "--no-progress"]
     assert gan.main([*small, "--epochs", "1", "--out", str(run)]) == 0
-    ckpt = run / "checkpoint.pkl"
+    ckpt = run / "checkpoint.safetensors"
     out = tmp_path / "gan.json"
     samples = tmp_path / "gan_samples.npy"
     argv = ["--checkpoint", str(ckpt), "--n", "64", "--json", str(out)]
@@ -356,13 +356,13 @@ def test_evaluate_script_samples_a_gan_checkpoint(tmp_path, capsys):
 
     state = load_checkpoint(ckpt)
     state["config"] = {"kind": "gan", "arch": "from-the-future"}
-    save_checkpoint(state, tmp_path / "odd.pkl")
+    save_checkpoint(state, tmp_path / "odd.safetensors")
     capsys.readouterr()
-    assert evaluate.main(["--checkpoint", str(tmp_path / "odd.pkl"), "--n", "8"]) == 2
+    assert evaluate.main(["--checkpoint", str(tmp_path / "odd.safetensors"), "--n", "8"]) == 2
     assert "from-the-future" in capsys.readouterr().err
     state["config"] = {"kind": "flow"}
-    save_checkpoint(state, tmp_path / "flow.pkl")
-    assert evaluate.main(["--checkpoint", str(tmp_path / "flow.pkl"), "--n", "8"]) == 2
+    save_checkpoint(state, tmp_path / "flow.safetensors")
+    assert evaluate.main(["--checkpoint", str(tmp_path / "flow.safetensors"), "--n", "8"]) == 2
     assert "kind 'flow'" in capsys.readouterr().err
 
 

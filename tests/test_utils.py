@@ -1,5 +1,6 @@
 # tests/test_utils.py: tests for minigan.utils: to_uint8, make_grid,
-# save_image_grid and the crash-safe checkpoint save/load.
+# save_image_grid and the crash-safe checkpoint save/load (the file format itself:
+# tests/test_checkpoint_format.py).
 """Tests for minigan.utils."""
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ import pickle
 
 import numpy as np
 import pytest
+import safetensors.numpy
 from PIL import Image
+from safetensors import safe_open
 
 from minigan.utils import (
     CheckpointError,
@@ -157,33 +160,33 @@ def assert_state_equal(a, b):
 
 def test_checkpoint_roundtrip(tmp_path):
     state = make_state()
-    path = save_checkpoint(state, tmp_path / "ckpt" / "last.pkl")
+    path = save_checkpoint(state, tmp_path / "ckpt" / "last.safetensors")
     assert path.is_file()
     assert_state_equal(load_checkpoint(path), state)
-    with open(path, "rb") as f:
-        header = pickle.load(f)
-    assert header["format"] == "minigan-checkpoint" and header["version"] == 1
+    with safe_open(path, framework="np") as f:  # a plain safetensors file
+        header = f.metadata()
+    assert header["format"] == "minigan-checkpoint" and header["version"] == "2"
 
 
 def test_checkpoint_overwrite_is_atomic(tmp_path, monkeypatch):
-    path = save_checkpoint({"epoch": 1}, tmp_path / "last.pkl")
+    path = save_checkpoint({"epoch": 1}, tmp_path / "last.safetensors")
     before = path.read_bytes()
 
-    def exploding_dump(*args, **kwargs):
+    def exploding_fsync(*args, **kwargs):
         raise RuntimeError("simulated crash during write")
 
-    monkeypatch.setattr(pickle, "dump", exploding_dump)
+    monkeypatch.setattr(os, "fsync", exploding_fsync)  # the data is written, not yet published
     with pytest.raises(RuntimeError, match="simulated crash"):
         save_checkpoint({"epoch": 2}, path)
     monkeypatch.undo()
 
     assert path.read_bytes() == before
     assert load_checkpoint(path) == {"epoch": 1}
-    assert os.listdir(tmp_path) == ["last.pkl"]  # temp file cleaned up
+    assert os.listdir(tmp_path) == ["last.safetensors"]  # temp file cleaned up
 
 
 def test_truncated_checkpoint(tmp_path):
-    path = save_checkpoint(make_state(), tmp_path / "c.pkl")
+    path = save_checkpoint(make_state(), tmp_path / "c.safetensors")
     data = path.read_bytes()
     for cut in (len(data) // 2, 10, 0):
         path.write_bytes(data[:cut])
@@ -198,22 +201,28 @@ def test_not_a_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match=r"garbage\.bin"):
         load_checkpoint(garbage)
     other = tmp_path / "other.pkl"
-    other.write_bytes(pickle.dumps({"epoch": 3}))
-    with pytest.raises(CheckpointError, match="not a minigan checkpoint"):
+    other.write_bytes(pickle.dumps({"epoch": 3}))  # built here, never unpickled by minigan
+    with pytest.raises(CheckpointError, match="looks like a pickle; minigan never unpickles"):
         load_checkpoint(other)
-    future = tmp_path / "future.pkl"
-    future.write_bytes(pickle.dumps({"format": "minigan-checkpoint", "version": 99}))
-    with pytest.raises(CheckpointError, match="version 99"):
+    plain = tmp_path / "plain.safetensors"
+    plain.write_bytes(safetensors.numpy.save({"w": np.ones(2)}))
+    with pytest.raises(CheckpointError, match="not a minigan checkpoint"):
+        load_checkpoint(plain)
+    future = tmp_path / "future.safetensors"
+    meta = {"format": "minigan-checkpoint", "version": "99", "state": "{}", "sha256": ""}
+    future.write_bytes(safetensors.numpy.save({}, metadata=meta))
+    with pytest.raises(CheckpointError, match="version '99'"):
         load_checkpoint(future)
 
 
 def test_missing_checkpoint(tmp_path):
-    with pytest.raises(CheckpointNotFoundError, match=r"nope\.pkl") as info:
-        load_checkpoint(tmp_path / "nope.pkl")
+    with pytest.raises(CheckpointNotFoundError, match=r"nope\.safetensors") as info:
+        load_checkpoint(tmp_path / "nope.safetensors")
     assert isinstance(info.value, FileNotFoundError)
     assert isinstance(info.value, CheckpointError)
 
 
 def test_save_checkpoint_rejects_non_dict(tmp_path):
     with pytest.raises(TypeError, match="dict"):
-        save_checkpoint([1, 2], tmp_path / "x.pkl")
+        save_checkpoint([1, 2], tmp_path / "x.safetensors")
+    assert not (tmp_path / "x.safetensors").exists()
