@@ -6,7 +6,13 @@
 #
 # What is compiled how:
 #   csrc/*.cu       g++ -x c++ with -DMINIGAN_EMU -D__CUDACC__, csrc/emu first on the include
-#                   path (its cuda_runtime_api.h is the emulator), and two instrumentations:
+#                   path (its cuda_runtime_api.h is the emulator), after one source rewrite:
+#                   every `__shared__ T name[dims];` becomes `EMU_SHARED(align, T, name, [dims]);`
+#                   (same line, so reports keep csrc/'s line numbers), a reference into the
+#                   block's shared memory that the runtime allocates; so every shared access
+#                   goes through a pointer the compiler must instrument (it skips accesses to
+#                   a static variable it can prove in bounds). The rewritten copies of the
+#                   kernel files and csrc/'s headers live in BUILD_DIR/src. Two instrumentations:
 #                   -fsanitize=kernel-address with outline calls, so that every load and store
 #                   calls the emulator's memory checker (no libasan is linked: runtime.cpp
 #                   implements the hooks), and -fsanitize=undefined, whose reports the runtime
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -66,6 +73,75 @@ KERNEL_FLAGS = [
 ]
 
 
+# `__shared__ [__align__(N)] TYPE declarator[, declarator...];` on one line of code.
+_SHARED_DECL = re.compile(
+    r"__shared__\s+(?:__align__\((\d+)\)\s+)?"
+    r"((?:(?:unsigned|signed|const|volatile|long|short)\s+)*[A-Za-z_][\w:]*(?:<[^<>;]*>)?)\s+"
+    r"([^;]+);"
+)
+_DECLARATOR = re.compile(r"\s*([A-Za-z_]\w*)\s*((?:\[[^\]]+\]\s*)*)$")
+
+
+def _emu_shared(m: re.Match, where: str) -> str:
+    """EMU_SHARED(...) statements for one matched __shared__ declaration."""
+    align, ctype, declarators = m.group(1) or "0", m.group(2), m.group(3)
+    parts = []
+    for d in declarators.split(","):
+        dm = _DECLARATOR.match(d)
+        if dm is None:
+            raise ValueError(f"{where}: cannot rewrite '{m.group(0)}'")
+        name, dims = dm.group(1), dm.group(2).replace(" ", "")
+        parts.append(f"EMU_SHARED({align}, {ctype}, {name}, {dims});")
+    return " ".join(parts)
+
+
+def rewrite_shared(text: str, origin: str) -> str:
+    """The source with every __shared__ declaration rewritten for the emulator (see the
+    header of this file); `origin` (the original path) goes into a #line directive so that
+    compiler messages and the emulator's reports name the original file and line.
+    Preprocessor lines and comments are left alone (the GPU-only `extern __shared__` of
+    MINIGAN_DYNAMIC_SHARED sits in a #define)."""
+    out = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        code, sep, comment = line.partition("//")
+        if "__shared__" in code and not code.lstrip().startswith("#"):
+            where = f"{origin}:{number}"
+            code = _SHARED_DECL.sub(lambda m, where=where: _emu_shared(m, where), code)
+            if "__shared__" in code:
+                raise ValueError(
+                    f"{where}: a __shared__ declaration the emulated build cannot rewrite: "
+                    f"{line.strip()}"
+                )
+        out.append(code + sep + comment)
+    return f'#line 1 "{origin}"\n' + "\n".join(out)
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def prepare_sources(kernel_sources: list[Path], build_dir: Path) -> list[Path]:
+    """Rewritten copies of csrc/'s headers and of the given kernel files in build_dir/src
+    (rewritten only when their text changes, so incremental builds stay incremental);
+    returns the paths of the kernel copies."""
+    src_dir = build_dir / "src"
+    src_dir.mkdir(parents=True, exist_ok=True)
+    for header in sorted(CSRC.glob("*.h")) + sorted(CSRC.glob("*.cuh")):
+        _write_if_changed(src_dir / header.name, rewrite_shared(header.read_text(), str(header)))
+    copies = []
+    for source in kernel_sources:
+        copy = src_dir / source.name
+        _write_if_changed(copy, rewrite_shared(source.read_text(), str(source.resolve())))
+        copies.append(copy)
+    return copies
+
+
+def kernel_include_flags(build_dir: Path | None = None) -> list[str]:
+    """-I flags for kernel code: the rewritten headers first, then csrc/emu and csrc."""
+    return [f"-I{(build_dir or ROOT / 'build' / 'emu') / 'src'}"]
+
+
 def _cxx() -> str:
     return os.environ.get("CXX", "g++")
 
@@ -87,11 +163,11 @@ def compile_jobs(
     build_dir = build_dir or ROOT / "build" / "emu"
     kernel_sources = kernel_sources or [CSRC / s for s in KERNEL_SOURCES]
     jobs = []
-    for src in kernel_sources:
+    include = kernel_include_flags(build_dir)
+    for src, copy in zip(kernel_sources, prepare_sources(kernel_sources, build_dir)):
         obj = build_dir / (src.stem + ".o")
-        jobs.append(
-            (src, obj, [_cxx(), *COMMON_FLAGS, *KERNEL_FLAGS, "-c", str(src), "-o", str(obj)])
-        )
+        cmd = [_cxx(), *include, *COMMON_FLAGS, *KERNEL_FLAGS, "-c", str(copy), "-o", str(obj)]
+        jobs.append((src, obj, cmd))
     runtime = EMU / "runtime.cpp"
     jobs.append(
         (

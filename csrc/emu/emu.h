@@ -45,11 +45,20 @@
 #define __launch_bounds__(...)
 #define __restrict__ __restrict
 #define __align__(n) __attribute__((aligned(n)))
-// Static shared arrays become function-local statics: blocks run one at a time, so one copy
-// is exactly "per block". Kernel code touches no other static data, so the runtime treats
-// every kernel access to the module's writable data as a shared-memory access (race and
-// uninitialised-read checks). __constant__ data is read-only for kernels (not checked).
-#define __shared__ static
+// Shared memory: csrc/emu/build.py rewrites every `__shared__ T name[dims];` of the kernel
+// sources into EMU_SHARED(align, T, name, [dims]): `name` becomes a reference into the
+// block's shared memory, allocated by the runtime the first time a thread of the block
+// reaches the declaration (one copy per block, NaN-filled, with exactly the alignment the
+// declaration asks for, so a float4 view of a plain float array is caught as misaligned).
+// Accesses through it are instrumented and race-checked like every other shared access. A
+// __shared__ that the rewrite missed fails to compile with the name below.
+#define __shared__ __shared___declaration_not_rewritten_by_csrc_emu_build_py
+#define EMU_SHARED(align, type, name, dims)                               \
+    static char emu_shared_key_##name;                                    \
+    type(&name) dims = *static_cast<type(*) dims>(::emu::shared_variable( \
+        &emu_shared_key_##name, sizeof(type dims), (align) ? (align) : alignof(type), #name))
+// __device__ / __constant__ globals are ordinary globals of the module: kernels may read
+// them (and write __device__ ones); they are not race-checked.
 #define __constant__
 #ifndef CUDART_VERSION
 #define CUDART_VERSION 13000
@@ -345,6 +354,10 @@ EMU_API void run_grid(const char* name, const void* kernel, dim3 grid, dim3 bloc
 // it with MINIGAN_DYNAMIC_SHARED(type, name) (common.cuh), which is
 // `extern __shared__ type name[]` on the GPU.
 EMU_API void* dynamic_shared();
+
+// The block's copy of the shared variable identified by `key` (the address of a static in
+// the declaring function): allocated at the first request of each block.
+EMU_API void* shared_variable(const void* key, size_t bytes, size_t align, const char* name);
 
 template <typename... Params>
 struct LaunchClosure {

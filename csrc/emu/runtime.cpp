@@ -142,6 +142,7 @@ struct Thread {
 struct Range {
     uintptr_t lo = 0, hi = 0;
 };
+struct ModuleMemory;
 
 struct Launch {
     const char* name = "";
@@ -153,7 +154,8 @@ struct Launch {
     uint3 block_idx{};
     char* dyn_shared = nullptr;
     size_t dyn_bytes = 0;
-    Range shared;  // static shared memory: the kernel's module's writable data
+    const ModuleMemory* module = nullptr;  // the kernel's module: its globals
+    size_t shared_limit = 0;  // static + dynamic shared memory allowed (48 KiB or raised)
     bool failed = false;
     std::string error;
 };
@@ -192,6 +194,17 @@ struct Emulator {
     std::vector<Buffer> device_buffers;  // emulated cudaMalloc: live until cudaFree
     std::vector<Buffer> call_buffers;    // registered by the Python wrapper for one call
     std::vector<ShadowWord> shadow;
+    // Static shared memory of the running block: variables allocated on first use
+    // (shared_variable), in an arena as large as an sm_90 block may have.
+    struct SharedVariable {
+        const void* key;
+        size_t offset, bytes;
+        const char* name;
+    };
+    std::vector<char> shared_arena;
+    uintptr_t shared_base = 0;  // 256-byte aligned start inside shared_arena
+    size_t shared_used = 0;
+    std::vector<SharedVariable> shared_variables;
     uint32_t epoch = 1;
     uint32_t block_epoch = 1;  // the epoch at which the running block started
     uint16_t warp_gen[kMaxThreadsPerBlock / 32] = {};
@@ -214,39 +227,48 @@ Emulator& E() {
     return *e;
 }
 
-// Static shared memory: the writable data segment of the module (shared object) that holds
-// the launched kernel, which holds every function-local static of its kernels (emu.h's
-// __shared__). Kernel code touches no other static data (the built-ins are excluded before
-// this range is consulted). Found once per module with dl_iterate_phdr.
-Range static_data_range_of(const void* code) {
-    static std::map<const void*, Range> cache;  // kernel address -> its module's data
+// The memory of the module (shared object) that holds the launched kernel: its globals
+// (__device__ / __constant__ variables, static tables) which kernel code may read, and
+// write where the segment is writable. Found once per kernel with dl_iterate_phdr.
+struct ModuleMemory {
+    std::vector<Range> readable;
+    std::vector<Range> writable;
+};
+const ModuleMemory& module_memory_of(const void* code) {
+    static std::map<const void*, ModuleMemory> cache;  // kernel address -> its module
     auto it = cache.find(code);
     if (it != cache.end()) return it->second;
     struct Search {
         uintptr_t code;
-        Range found;
+        ModuleMemory found;
     } search{reinterpret_cast<uintptr_t>(code), {}};
     dl_iterate_phdr(
         [](dl_phdr_info* info, size_t, void* arg) -> int {
             auto* s = static_cast<Search*>(arg);
+            ModuleMemory m;
             bool holds_code = false;
-            Range data;
             for (int i = 0; i < info->dlpi_phnum; ++i) {
                 const ElfW(Phdr) & ph = info->dlpi_phdr[i];
                 if (ph.p_type != PT_LOAD) continue;
-                const uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
-                if ((ph.p_flags & PF_X) && s->code >= lo && s->code < lo + ph.p_memsz) {
-                    holds_code = true;
-                }
-                if (ph.p_flags & PF_W) data = Range{lo, lo + ph.p_memsz};
+                const Range r{info->dlpi_addr + ph.p_vaddr,
+                              info->dlpi_addr + ph.p_vaddr + ph.p_memsz};
+                if ((ph.p_flags & PF_X) && s->code >= r.lo && s->code < r.hi) holds_code = true;
+                if (ph.p_flags & PF_R) m.readable.push_back(r);
+                if (ph.p_flags & PF_W) m.writable.push_back(r);
             }
             if (!holds_code) return 0;
-            s->found = data;
+            s->found = m;
             return 1;
         },
         &search);
-    cache[code] = search.found;
-    return search.found;
+    return cache[code] = search.found;
+}
+
+bool in_ranges(const std::vector<Range>& v, uintptr_t a, size_t n) {
+    for (const Range& r : v) {
+        if (a >= r.lo && a + n <= r.hi) return true;
+    }
+    return false;
 }
 
 std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
@@ -458,25 +480,26 @@ inline void check_access(uintptr_t a, size_t n, bool write, bool atomic) {
         a + n <= reinterpret_cast<uintptr_t>(t->stack_hi)) {
         return;  // the thread's own local memory
     }
-    if (a >= e.launch.params_lo && a + n <= e.launch.params_hi) {
-        if (write) fail("a write to the kernel's parameters (they are read-only)");
-        return;
-    }
+    if (a >= e.launch.params_lo && a + n <= e.launch.params_hi) return;  // the launch's arguments
     const uintptr_t b = reinterpret_cast<uintptr_t>(&g_builtins);
     if (a >= b && a + n <= b + sizeof(g_builtins)) {
         if (write) fail("a write to a built-in variable (threadIdx, blockIdx, ...)");
         return;
     }
     const char* what = write ? "write" : "read";
-    if (n > 1 && (a & (n - 1)) != 0) {
+    if ((n == 2 || n == 4 || n == 8 || n == 16) && (a & (n - 1)) != 0) {
         fail(fmt("misaligned %zu-byte %s at 0x%" PRIxPTR " (a %zu-byte access must be %zu-byte "
                  "aligned: misaligned address error on the GPU)",
                  n, what, a, n, n));
     }
-    const Range& sh = e.launch.shared;
-    if (a >= sh.lo && a < sh.hi) {
-        if (a + n > sh.hi) fail(fmt("shared-memory %s past the end of shared memory", what));
-        check_shared(a, n, write, atomic, 0, sh.lo);
+    const uintptr_t slo = e.shared_base;
+    if (a >= slo && a < slo + kMaxSharedPerBlockOptin) {
+        if (a + n > slo + e.shared_used) {
+            fail(fmt("shared-memory %s of %zu bytes at byte offset %" PRIuPTR
+                     " lies beyond the block's shared variables (%zu bytes)",
+                     what, n, a - slo, e.shared_used));
+        }
+        check_shared(a, n, write, atomic, 0, slo);
         return;
     }
     const uintptr_t dlo = reinterpret_cast<uintptr_t>(e.launch.dyn_shared);
@@ -486,10 +509,14 @@ inline void check_access(uintptr_t a, size_t n, bool write, bool atomic) {
                      " (the launch asked for %zu bytes)",
                      what, n, a - dlo, e.launch.dyn_bytes));
         }
-        check_shared(a, n, write, atomic, (sh.hi - sh.lo) / 4 + 1, dlo);
+        check_shared(a, n, write, atomic, kMaxSharedPerBlockOptin / 4 + 1, dlo);
         return;
     }
     if (find_buffer(e.call_buffers, a, n) || find_buffer(e.device_buffers, a, n)) return;
+    if (e.launch.module != nullptr &&
+        in_ranges(write ? e.launch.module->writable : e.launch.module->readable, a, n)) {
+        return;  // a global variable of the kernel's module
+    }
     fail(fmt("out-of-bounds global %s of %zu bytes at 0x%" PRIxPTR " (%s)", what, n, a,
              nearest_buffer(a).c_str()));
 }
@@ -713,6 +740,8 @@ void run_block(uint3 bidx, unsigned long long linear) {
     if (L.dyn_bytes > 0) std::memset(L.dyn_shared, 0xff, L.dyn_bytes);
     ++e.epoch;
     e.block_epoch = e.epoch;  // shared words written before this are uninitialised here
+    e.shared_used = 0;
+    e.shared_variables.clear();
     std::fill(std::begin(e.warp_gen), std::end(e.warp_gen), 0);
     const int n = L.nthreads;
     for (int i = 0; i < n; ++i) {
@@ -797,7 +826,25 @@ void check_launch_config(const char* name, const void* kernel, dim3 grid, dim3 b
                          dims(block).c_str(), threads, info->max_threads));
     }
     const long long static_smem = info != nullptr && info->static_smem > 0 ? info->static_smem : 0;
+    if (info != nullptr && info->registers > 0) {
+        // sm_90: 64K registers per block, allocated per warp in units of 256.
+        const long long per_warp = (info->registers * 32LL + 255) / 256 * 256;
+        const long long need = per_warp * ((threads + 31) / 32);
+        if (need > 65536) {
+            refuse(name, fmt("block %s needs %lld registers (%d per thread), more than the 65536 "
+                             "of a block (cudaErrorLaunchOutOfResources on the GPU)",
+                             dims(block).c_str(), need, info->registers));
+        }
+    }
     auto raised = e.max_dynamic_smem.find(kernel);
+    if (raised != e.max_dynamic_smem.end() &&
+        static_cast<size_t>(raised->second) + static_smem > kMaxSharedPerBlockOptin) {
+        refuse(name, fmt("cudaFuncSetAttribute(MaxDynamicSharedMemorySize, %d) fails on the GPU: "
+                         "with %lld bytes of static shared memory the kernel may ask for at most "
+                         "%lld dynamic bytes",
+                         raised->second, static_smem,
+                         static_cast<long long>(kMaxSharedPerBlockOptin) - static_smem));
+    }
     const size_t dyn_limit =
         raised != e.max_dynamic_smem.end()
             ? (size_t)raised->second
@@ -829,8 +876,12 @@ void run_grid(const char* name, const void* kernel, dim3 grid, dim3 block, size_
     e.kernel_names[kernel] = base_name(name);
     check_launch_config(name, kernel, grid, block, smem_bytes);
     ensure_stacks();
-    const Range shared = static_data_range_of(kernel);
-    const size_t words = (shared.hi - shared.lo) / 4 + 1 + (smem_bytes + 3) / 4 + 1;
+    if (e.shared_arena.empty()) {
+        e.shared_arena.resize(kMaxSharedPerBlockOptin + 256);
+        e.shared_base =
+            (reinterpret_cast<uintptr_t>(e.shared_arena.data()) + 255) & ~uintptr_t(255);
+    }
+    const size_t words = kMaxSharedPerBlockOptin / 4 + 1 + (smem_bytes + 3) / 4 + 1;
     if (e.shadow.size() < words) e.shadow.resize(words);
     std::vector<char> dyn(smem_bytes + 64);
     Launch& L = e.launch;
@@ -847,7 +898,9 @@ void run_grid(const char* name, const void* kernel, dim3 grid, dim3 block, size_
     L.dyn_shared =
         reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(dyn.data()) + 15) & ~uintptr_t(15));
     L.dyn_bytes = smem_bytes;
-    L.shared = shared;
+    L.module = &module_memory_of(kernel);
+    L.shared_limit =
+        e.max_dynamic_smem.count(kernel) ? kMaxSharedPerBlockOptin : kDefaultSharedPerBlock;
     g_builtins.block_dim = block;
     g_builtins.grid_dim = grid;
     ++e.stats.launches;
@@ -878,6 +931,42 @@ void run_grid(const char* name, const void* kernel, dim3 grid, dim3 block, size_
 }
 
 void* dynamic_shared() { return E().launch.dyn_shared; }
+
+void* shared_variable(const void* key, size_t bytes, size_t align, const char* name) {
+    Emulator& e = E();
+    if (!e.in_kernel || e.current == nullptr) {
+        throw std::runtime_error(std::string("__shared__ ") + name + " used outside a kernel");
+    }
+    for (const auto& v : e.shared_variables) {
+        if (v.key == key) return reinterpret_cast<void*>(e.shared_base + v.offset);
+    }
+    // Exactly the alignment the declaration asks for, no more: a variable aligned to 4 bytes
+    // starts at an address that is not 8-byte aligned, so a wider vector view of it is
+    // caught as misaligned (on the GPU its placement is up to the compiler).
+    size_t offset = (e.shared_used + align - 1) / align * align;
+    if (align < 16 && offset % (2 * align) == 0) offset += align;
+    const size_t total = offset + bytes;
+    const Launch& L = e.launch;
+    if (total > kDefaultSharedPerBlock) {
+        fail(
+            fmt("__shared__ %s (%zu bytes) brings the kernel's static shared memory to %zu "
+                "bytes, over the 48 KiB a kernel may declare statically (ptxas refuses it)",
+                name, bytes, total));
+    }
+    if (total + L.dyn_bytes > L.shared_limit) {
+        fail(
+            fmt("__shared__ %s: %zu bytes of static + %zu of dynamic shared memory exceed the "
+                "%zu bytes allowed per block%s",
+                name, total, L.dyn_bytes, L.shared_limit,
+                L.shared_limit == kDefaultSharedPerBlock
+                    ? " (48 KiB unless cudaFuncSetAttribute raised the dynamic limit)"
+                    : ""));
+    }
+    std::memset(reinterpret_cast<void*>(e.shared_base + offset), 0xff, bytes);  // NaN
+    e.shared_variables.push_back({key, offset, bytes, name});
+    e.shared_used = total;
+    return reinterpret_cast<void*>(e.shared_base + offset);
+}
 
 // ----- intrinsics ----------------------------------------------------------------------------
 void syncthreads(const char* file, int line) {
@@ -1000,10 +1089,7 @@ void clear_call_buffers() { E().call_buffers.clear(); }
 size_t call_buffer_count() { return E().call_buffers.size(); }
 Stats stats() { return E().stats; }
 void reset_stats() { E().stats = Stats{}; }
-size_t static_shared_bytes() {
-    const Range r = static_data_range_of(reinterpret_cast<const void*>(&static_shared_bytes));
-    return r.hi - r.lo;
-}
+size_t static_shared_bytes() { return E().shared_used; }
 
 }  // namespace emu
 

@@ -33,6 +33,7 @@ void clear_call_buffers();
 size_t call_buffer_count();
 Stats stats();
 void reset_stats();
+// Static shared memory the last block used (its __shared__ variables, bytes).
 size_t static_shared_bytes();
 
 std::string fmt_location(const char* file, unsigned line, unsigned column);

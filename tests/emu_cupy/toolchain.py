@@ -83,7 +83,7 @@ def _fingerprint() -> str:
     h = hashlib.sha256()
     parts = [build._cxx(), *build.COMMON_FLAGS, *build.KERNEL_FLAGS, str(runtime()[1])]
     h.update("\0".join(parts).encode())
-    for header in [*build._headers(), INCLUDE_DIR / "carray.cuh"]:
+    for header in [*build._headers(), INCLUDE_DIR / "carray.cuh", Path(build.__file__)]:
         h.update(header.read_bytes())
     return h.hexdigest()
 
@@ -111,15 +111,27 @@ def compile_source(source: str, name: str) -> Path:
     build = build_module()
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     cu = CACHE_DIR / f"{name}-{key}.cu"
-    cu.write_text(source)
+    # The emulated build's source rewrite (__shared__ -> runtime-allocated shared variables),
+    # and its rewritten csrc/ headers first on the include path.
+    cu.write_text(build.rewrite_shared(source, str(cu)))
+    build.prepare_sources([], ROOT / "build" / "emu")
     # Unique temporaries, renamed into place: parallel test processes may build the same kernel.
     fd, obj_name = tempfile.mkstemp(suffix=".o", dir=CACHE_DIR)
     os.close(fd)
     obj = Path(obj_name)
     tmp_so = obj.with_suffix(".so.tmp")
     try:
-        compile_cmd = [build._cxx(), *build.COMMON_FLAGS, *build.KERNEL_FLAGS,
-                       f"-I{INCLUDE_DIR}", "-c", str(cu), "-o", str(obj)]  # fmt: skip
+        compile_cmd = [
+            build._cxx(),
+            *build.kernel_include_flags(),
+            *build.COMMON_FLAGS,
+            *build.KERNEL_FLAGS,
+            f"-I{INCLUDE_DIR}",
+            "-c",
+            str(cu),
+            "-o",
+            str(obj),
+        ]
         _run(compile_cmd, "compilation", cu)
         _run([build._cxx(), "-shared", "-o", str(tmp_so), str(obj), str(runtime()[1])], "link", cu)
         os.replace(tmp_so, so)
