@@ -357,12 +357,12 @@ void batchnorm_forward_train(const float* x, const float* gamma, const float* be
                       running_mean, running_var, y, mean, invstd, N, (int)C, (int)P, omm, mom,
                       var_factor, (float)eps);
     } else if (P == 1) {
-        launch_kernel("batchnorm_forward: bn_forward_train_v2<rows>", bn_forward_train_v2<true>,
+        launch_kernel("batchnorm_forward: bn_forward_train_v2<true>", bn_forward_train_v2<true>,
                       ceil_div<unsigned>((unsigned)C, 32), BN_THREADS, 0, stream, x, gamma, beta,
                       running_mean, running_var, y, mean, invstd, N, (int)C, 1, omm, mom,
                       var_factor, (float)eps);
     } else {
-        launch_kernel("batchnorm_forward: bn_forward_train_v2", bn_forward_train_v2<false>,
+        launch_kernel("batchnorm_forward: bn_forward_train_v2<false>", bn_forward_train_v2<false>,
                       (unsigned)C, BN_THREADS, 0, stream, x, gamma, beta, running_mean, running_var,
                       y, mean, invstd, N, (int)C, (int)P, omm, mom, var_factor, (float)eps);
     }
@@ -410,11 +410,11 @@ void batchnorm_backward(const float* dy, const float* x, const float* gamma, con
                       ceil_div<unsigned>((unsigned)C, 128), 128, 0, stream, dy, x, gamma, mean,
                       invstd, dx, dgamma, dbeta, N, (int)C, (int)P, training);
     } else if (P == 1) {
-        launch_kernel("batchnorm_backward: bn_backward_v2<rows>", bn_backward_v2<true>,
+        launch_kernel("batchnorm_backward: bn_backward_v2<true>", bn_backward_v2<true>,
                       ceil_div<unsigned>((unsigned)C, 32), BN_THREADS, 0, stream, dy, x, gamma,
                       mean, invstd, dx, dgamma, dbeta, N, (int)C, 1, training, need_sums);
     } else {
-        launch_kernel("batchnorm_backward: bn_backward_v2", bn_backward_v2<false>, (unsigned)C,
+        launch_kernel("batchnorm_backward: bn_backward_v2<false>", bn_backward_v2<false>, (unsigned)C,
                       BN_THREADS, 0, stream, dy, x, gamma, mean, invstd, dx, dgamma, dbeta, N,
                       (int)C, (int)P, training, need_sums);
     }

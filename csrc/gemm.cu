@@ -570,7 +570,7 @@ void gemm(const GemmArgs& g, cudaStream_t stream, const char* caller) {
 
 void channel_sum(const float* g, float* out, int64_t N, int64_t C, int64_t P, bool accumulate,
                  cudaStream_t stream, const char* caller) {
-    const std::string name = std::string(caller) + ": channel_sum";
+    const std::string name = std::string(caller) + ": channel_sum_kernel";
     check_range(name, "N", N, 0, kInt64Max);
     check_size(name, "C", C);
     if (C == 0) return;
@@ -583,7 +583,7 @@ void channel_sum(const float* g, float* out, int64_t N, int64_t C, int64_t P, bo
 
 void column_sum_act(const float* dy, const float* y, int act_kind, float slope, float* out,
                     int64_t rows, int64_t cols, cudaStream_t stream, const char* caller) {
-    const std::string name = std::string(caller) + ": column_sum_act";
+    const std::string name = std::string(caller) + ": column_sum_act_kernel";
     check_range(name, "rows", rows, 0, kInt64Max);
     check_size(name, "cols", cols);
     check_act(name, act_kind);

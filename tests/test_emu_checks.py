@@ -73,7 +73,7 @@ MUTANTS = [
         r"(s_is\[tid\] = invstd;\s*\}\s*)__syncthreads\(\);(\s*// 4\. Normalise)",
         r"\1\2",
         "batchnorm",
-        r"bn_forward_train_v2: (shared-memory race|read of uninitialised shared memory)",
+        r"bn_forward_train_v2<false>: (shared-memory race|read of uninitialised shared memory)",
         order="reverse",
     ),
     Mutant(

@@ -111,3 +111,31 @@ def test_wrapper_refuses_arrays_that_are_not_emulator_memory():
 def test_buffers_are_registered_only_during_a_call(emu):
     emu_ext.linear_act_forward(np.ones((2, 3), np.float32), np.ones((4, 3), np.float32), None)
     assert emu.emu_buffer_count() == 0, "a call must not leave memory registered"
+
+
+@pytest.mark.skipif(
+    not emu_ext.RESOURCES_FILE.is_file(),
+    reason="no ptxas figures (`make emu-build` writes them when nvcc is present)",
+)
+def test_ptxas_figures_reach_the_launch_checks(emu):
+    """The figures of every kernel (and of each instantiation) are handed to the emulator,
+    and the launch checks use them: a launch over a kernel's __launch_bounds__ is refused."""
+    assert emu_ext.load_kernel_resources(emu) >= 20
+    import json
+
+    report = json.loads(emu_ext.RESOURCES_FILE.read_text())
+    names = {k["kernel"] for k in report["kernels"] if k["arch"] == "sm_90"}
+    for expected in ("adam_v1", "bn_forward_train_v2<true>", "gemm_v3_regblock<true, true>"):
+        assert expected in names
+    bounds = {k["kernel"]: k["max_threads"] for k in report["kernels"] if k["arch"] == "sm_90"}
+    assert bounds["adam_v1"] == 256
+    emu.emu_set_kernel_info("adam_v1", 0, 1, 32)  # as if ptxas said: 1 thread at most
+    try:
+        with pytest.raises(
+            RuntimeError, match=r"adam_v1: launch refused .*__launch_bounds__ \(1\)"
+        ):
+            with emu_ext.forced_kernel_version("adam", 1):
+                ones, zeros = np.ones(4, np.float32), np.zeros(4, np.float32)
+                emu_ext.adam_step([ones], [ones.copy()], [zeros], [zeros.copy()], 1)
+    finally:
+        emu_ext.load_kernel_resources(emu)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -354,3 +355,40 @@ def test_no_nvcc_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, capsys) -> No
     monkeypatch.setattr(kr, "find_nvcc", lambda: None)
     assert kr.main(["--check-budget", "csrc/resource_budget.json"]) == 2
     assert "nvcc not found" in capsys.readouterr().err
+
+
+# ----- launch names are kernel names ------------------------------------------------------------
+#
+# The emulator finds a kernel's ptxas figures (static shared memory, __launch_bounds__,
+# registers) by the last part of its launch name ("family: kernel<args>"), so every launch
+# site must name the kernel it launches, with the template arguments when they are literal.
+
+_LAUNCH = re.compile(r"launch_kernel\(\s*(.*?),\s*([A-Za-z_]\w*(?:<[^<>]*>)?)\s*,", re.S)
+
+
+def _launch_sites() -> list[tuple[str, str, str]]:
+    """(file:line, kernel name from the launch name, kernel argument) of every launch."""
+    sites = []
+    for path in sorted((ROOT / "csrc").glob("*.cu")):
+        text = path.read_text()
+        for m in _LAUNCH.finditer(text):
+            name_arg, kernel_arg = m.group(1), m.group(2)
+            literals = re.findall(r'"[\w ]*: ([\w<>, ]+)"', name_arg)
+            if not literals:  # a variable: the literal it was built from, just before
+                literals = re.findall(
+                    r'": ([\w<>, ]+)"', text[max(0, m.start() - 1500) : m.start()]
+                )
+            line = text.count("\n", 0, m.start()) + 1
+            assert literals, f"{path.name}:{line}: cannot read the launch name {name_arg!r}"
+            sites.append((f"{path.name}:{line}", literals[-1], kernel_arg))
+    return sites
+
+
+def test_every_launch_name_is_the_launched_kernels_name():
+    sites = _launch_sites()
+    assert len(sites) >= 15, sites  # every kernel family launches through launch_kernel
+    for where, named, kernel in sites:
+        assert named.split("<")[0] == kernel.split("<")[0], f"{where}: {named!r} launches {kernel}"
+        literal_args = re.fullmatch(r"\w+<((?:true|false|\d+)(?:, (?:true|false|\d+))*)>", kernel)
+        if literal_args:
+            assert named == kernel, f"{where}: name the instantiation: {named!r} vs {kernel!r}"

@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cinttypes>
 #include <cstdarg>
@@ -164,13 +165,23 @@ struct Buffer {
     uintptr_t lo, hi;
 };
 
+// The race-check state of 4 bytes of shared memory (check_shadow): who wrote and who read
+// them in the barrier interval (epoch) w_epoch / r_epoch. A set of accesses is kept as the
+// latest thread (w_tid / r_tid), the lanes of its warp that belong to the set (w_lanes /
+// r_lanes) and the warp's __syncwarp count at the latest of them (w_seq / r_seq); accesses
+// of several warps are only flagged (nothing orders them inside a barrier interval). Plain
+// writes leave one writer; the writer set grows only by atomics.
 struct ShadowWord {
     uint32_t w_epoch = 0, r_epoch = 0;
-    uint16_t w_tid = 0, r_tid = 0;  // r_tid = kManyReaders: two or more threads read
-    uint16_t w_wgen = 0, r_wgen = 0;
-    bool w_atomic = false;
+    uint32_t w_seq = 0, r_seq = 0;
+    uint32_t w_lanes = 0, r_lanes = 0;
+    uint16_t w_tid = 0, r_tid = 0;
+    uint8_t flags = 0;  // kAtomicWrites | kWritersOfManyWarps | kReadersOfManyWarps | kSplit
 };
-constexpr uint16_t kManyReaders = 0xffff;
+constexpr uint8_t kAtomicWrites = 1;        // the writes of the set are all atomic
+constexpr uint8_t kWritersOfManyWarps = 2;  // atomic writers of several warps
+constexpr uint8_t kReadersOfManyWarps = 4;  // readers of several warps
+constexpr uint8_t kSplit = 8;  // accessed in parts: tracked per byte (Emulator::split_words)
 
 struct KernelInfo {
     long long static_smem = -1;  // bytes, -1 = unknown
@@ -207,7 +218,17 @@ struct Emulator {
     std::vector<SharedVariable> shared_variables;
     uint32_t epoch = 1;
     uint32_t block_epoch = 1;  // the epoch at which the running block started
-    uint16_t warp_gen[kMaxThreadsPerBlock / 32] = {};
+    uint16_t warp_gen[kMaxThreadsPerBlock / 32] = {};  // unused (see lane_clock)
+    // Shadow state per byte of the words accessed in parts (1- or 2-byte accesses), by
+    // shadow index: bytes of one word written by different threads are no race.
+    std::unordered_map<size_t, std::array<ShadowWord, 4>> split_words;
+    // __syncwarp ordering (vector clocks, never reset: all values only grow). warp_seq[w]:
+    // the number of __syncwarp()s completed in warp w; lane_clock[t][l]: the latest of them
+    // that lane l took part in and that thread t is ordered after (through a chain of
+    // __syncwarp()s). An access of lane l at count r is ordered before thread t's accesses
+    // once lane_clock[t][l] > r.
+    uint32_t warp_seq[kMaxThreadsPerBlock / 32] = {};
+    uint32_t lane_clock[kMaxThreadsPerBlock][32] = {};
     // configuration
     ThreadOrder order = ThreadOrder::MIXED;
     uint64_t seed = 0x5eed;
@@ -409,64 +430,150 @@ std::string nearest_buffer(uintptr_t a) {
                (unsigned long long)(a - best->hi), size, best->lo);
 }
 
+// A race between this thread's access (`kind`) and an earlier one: by thread `other_tid`, or
+// (other_tid < 0) by threads of several warps (`other_kind` is then plural).
 void race(const char* kind, uintptr_t address, int other_tid, const char* other_kind) {
     const Emulator& e = E();
+    if (other_tid < 0) {
+        fail(fmt("shared-memory race: %s of shared memory at 0x%" PRIxPTR
+                 " conflicts with %s by threads of several warps in the same barrier interval "
+                 "(no __syncthreads() between them)",
+                 kind, address, other_kind));
+    }
     const Thread& o = e.threads[other_tid];
+    const bool same_warp = e.current != nullptr && (e.current->tid >> 5) == (other_tid >> 5);
     fail(fmt("shared-memory race: %s of shared memory at 0x%" PRIxPTR
              " conflicts with a %s by thread %s in the same barrier interval "
-             "(no __syncthreads() between them)",
-             kind, address, other_kind, dims(o.idx).c_str()));
+             "(no __syncthreads() between them%s)",
+             kind, address, other_kind, dims(o.idx).c_str(),
+             same_warp ? ", nor a __syncwarp() that both lanes took part in" : ""));
+}
+
+// The race check of one access against one shadow entry (a word, or one byte of a word
+// accessed in parts), then its record. Two accesses of one barrier interval, at least one a
+// plain write (or a plain access against an atomic write), conflict unless they are of the
+// same thread, or of lanes of one warp ordered by __syncwarp() (Emulator::lane_clock).
+// A set of readers (or of atomic writers) of one warp is kept as its lanes and the latest
+// __syncwarp count among them: a new access is ordered after the set when every lane of it
+// took part in a later __syncwarp() that the new access is ordered after. That is exact for
+// one access and conservative for several: a set member that synced after its own access
+// but not after the set's latest one counts as unordered (a possible false report that
+// needs reads of one word split by partial-mask __syncwarp()s). A read ordered after the
+// whole set replaces it, so reads separated by __syncwarp() never accumulate.
+inline void check_shadow(ShadowWord& s, uintptr_t a, bool write, bool atomic) {
+    Emulator& e = E();
+    const int me = e.current->tid, lane = me & 31, warp = me >> 5;
+    const uint32_t bit = 1u << lane;
+    const uint32_t* known = e.lane_clock[me];
+    const uint32_t ep = e.epoch, now = e.warp_seq[warp];
+    // A thread of the set (latest `tid`, its warp's `lanes`, latest count `seq`) whose access
+    // is not ordered before this one, or -1.
+    auto unordered = [&](int tid, uint32_t lanes, uint32_t seq) -> int {
+        if ((tid >> 5) != warp) return tid;
+        for (lanes &= ~bit; lanes != 0; lanes &= lanes - 1) {
+            const int l = __builtin_ctz(lanes);
+            if (known[l] <= seq) return warp * 32 + l;
+        }
+        return -1;
+    };
+    const char* kind = atomic ? "an atomic write" : write ? "a write" : "a read";
+    const bool atomic_writes = (s.flags & kAtomicWrites) != 0;
+    if (s.w_epoch == ep && !(atomic && atomic_writes)) {  // atomics do not race each other
+        if (s.flags & kWritersOfManyWarps) race(kind, a, -1, "atomic writes");
+        const int o = unordered(s.w_tid, s.w_lanes, s.w_seq);
+        if (o >= 0) race(kind, a, o, atomic_writes ? "atomic write" : "write");
+    }
+    if (write && s.r_epoch == ep) {
+        if (s.flags & kReadersOfManyWarps) race(kind, a, -1, "reads");
+        const int o = unordered(s.r_tid, s.r_lanes, s.r_seq);
+        if (o >= 0) race(kind, a, o, "read");
+    }
+    if (write) {
+        // An atomic joins the earlier atomic writers it is not ordered after; any other
+        // write is ordered after every earlier access (else it was reported above).
+        const bool join = atomic && atomic_writes && s.w_epoch == ep;
+        if (join && ((s.flags & kWritersOfManyWarps) || (s.w_tid >> 5) != warp)) {
+            s.flags |= kWritersOfManyWarps;
+        } else if (join && unordered(s.w_tid, s.w_lanes, s.w_seq) >= 0) {
+            s.w_lanes |= bit;
+        } else {
+            s.w_lanes = bit;
+            s.flags &= ~(kWritersOfManyWarps | kAtomicWrites);
+            if (atomic) s.flags |= kAtomicWrites;
+        }
+        s.w_epoch = ep;
+        s.w_tid = static_cast<uint16_t>(me);
+        s.w_seq = now;
+        // The reads are ordered before this plain write, hence before every later access
+        // that must be ordered after it; not before a later atomic write, which need not be.
+        if (!atomic) s.r_epoch = 0;
+    } else if (s.r_epoch != ep) {
+        s.r_epoch = ep;
+        s.r_tid = static_cast<uint16_t>(me);
+        s.r_lanes = bit;
+        s.r_seq = now;
+        s.flags &= ~kReadersOfManyWarps;
+    } else if ((s.flags & kReadersOfManyWarps) || (s.r_tid >> 5) != warp) {
+        s.flags |= kReadersOfManyWarps;
+        s.r_tid = static_cast<uint16_t>(me);
+    } else {
+        s.r_lanes = unordered(s.r_tid, s.r_lanes, s.r_seq) >= 0 ? (s.r_lanes | bit) : bit;
+        s.r_tid = static_cast<uint16_t>(me);
+        s.r_seq = now;
+    }
 }
 
 void check_shared(uintptr_t a, size_t n, bool write, bool atomic, size_t word_base,
                   uintptr_t region_lo) {
     Emulator& e = E();
-    const Thread* t = e.current;
-    const uint16_t me = static_cast<uint16_t>(t->tid);
-    const int warp = t->tid >> 5;
-    const uint32_t ep = e.epoch;
+    auto uninitialised = [&]() {
+        fail(fmt("read of uninitialised shared memory at 0x%" PRIxPTR
+                 " (no thread of this block has written it; its contents are undefined "
+                 "on the GPU)",
+                 a));
+    };
     const uintptr_t first = (a - region_lo) / 4, last = (a + n - 1 - region_lo) / 4;
     for (uintptr_t w = first; w <= last; ++w) {
-        ShadowWord& s = e.shadow[word_base + w];
-        if (!write && s.w_epoch < e.block_epoch) {
-            fail(fmt("read of uninitialised shared memory at 0x%" PRIxPTR
-                     " (no thread of this block has written it; its contents are undefined "
-                     "on the GPU)",
-                     a));
-        }
-        if (!e.race_check) {
-            if (write) s.w_epoch = ep;
+        const size_t index = word_base + w;
+        ShadowWord& s = e.shadow[index];
+        // the bytes [lo, hi) of this word that the access covers
+        const uintptr_t word_lo = region_lo + 4 * w;
+        const unsigned lo = a > word_lo ? static_cast<unsigned>(a - word_lo) : 0u;
+        const unsigned hi = static_cast<unsigned>(std::min<uintptr_t>(a + n - word_lo, 4));
+        if (!(s.flags & kSplit) && lo == 0 && hi == 4) {
+            if (!write && s.w_epoch < e.block_epoch) uninitialised();
+            if (e.race_check) {
+                check_shadow(s, a, write, atomic);
+            } else if (write) {
+                s.w_epoch = e.epoch;
+            }
             continue;
         }
-        // An access by another thread of the same warp is ordered by a __syncwarp() that
-        // completed since (the warp's generation moved on).
-        auto ordered = [&](uint16_t other, uint16_t gen) {
-            return (other >> 5) == warp && gen != e.warp_gen[warp];
-        };
-        const bool both_atomic = atomic && s.w_atomic;
-        if (s.w_epoch == ep && s.w_tid != me && !both_atomic && !ordered(s.w_tid, s.w_wgen)) {
-            race(write ? "a write" : "a read", a, s.w_tid, s.w_atomic ? "atomic write" : "write");
+        // A part of the word, or a word accessed in parts before: one entry per byte, each
+        // starting as a copy of the word's (also for the uninitialised-read check: a read is
+        // of uninitialised memory when none of the bytes it covers in a word was written).
+        if (!(s.flags & kSplit)) {
+            e.split_words[index] = {s, s, s, s};
+            s.flags |= kSplit;
         }
-        if (write) {
-            if (s.r_epoch == ep && s.r_tid != me) {
-                if (s.r_tid == kManyReaders) {
-                    fail(fmt("shared-memory race: a write of shared memory at 0x%" PRIxPTR
-                             " conflicts with reads by several other threads in the same "
-                             "barrier interval (no __syncthreads() between them)",
-                             a));
-                }
-                if (!ordered(s.r_tid, s.r_wgen)) race("a write", a, s.r_tid, "read");
+        std::array<ShadowWord, 4>& bytes = e.split_words[index];
+        if (!write) {
+            bool written = false;
+            for (unsigned k = lo; k < hi; ++k) written |= bytes[k].w_epoch >= e.block_epoch;
+            if (!written) uninitialised();
+        }
+        for (unsigned k = lo; k < hi; ++k) {
+            if (e.race_check) {
+                check_shadow(bytes[k], a, write, atomic);
+            } else if (write) {
+                bytes[k].w_epoch = e.epoch;
             }
-            s.w_epoch = ep;
-            s.w_tid = me;
-            s.w_wgen = e.warp_gen[warp];
-            s.w_atomic = atomic;
-        } else if (s.r_epoch != ep) {
-            s.r_epoch = ep;
-            s.r_tid = me;
-            s.r_wgen = e.warp_gen[warp];
-        } else if (s.r_tid != me) {
-            s.r_tid = kManyReaders;
+        }
+        if (write && !atomic && lo == 0 && hi == 4) {
+            // a plain write of the whole word left its four bytes in the same state
+            s = bytes[0];
+            s.flags &= ~kSplit;
+            e.split_words.erase(index);
         }
     }
 }
@@ -534,7 +641,11 @@ std::vector<int> thread_order(int n, unsigned long long block_linear) {
     std::vector<int> order(n);
     for (int i = 0; i < n; ++i) order[i] = i;
     ThreadOrder mode = e.order;
-    if (mode == ThreadOrder::MIXED) mode = static_cast<ThreadOrder>(block_linear % 3);
+    // MIXED: by block and by launch, so that the blocks of a grid differ and so do repeated
+    // launches of a single block (deterministic for a given sequence of launches).
+    if (mode == ThreadOrder::MIXED) {
+        mode = static_cast<ThreadOrder>((block_linear + e.stats.launches) % 3);
+    }
     if (mode == ThreadOrder::REVERSE) {
         std::reverse(order.begin(), order.end());
     } else if (mode == ThreadOrder::SHUFFLE) {
@@ -568,8 +679,32 @@ const char* warp_op_name(WarpOpKind k) {
     }
 }
 
-// Completes the warp operations whose lanes have all arrived. Returns whether any did;
-// sets launch.error (scheduler side) when a mask names a lane that can never arrive.
+// The lane whose value lane `lane` reads in a shuffle, exactly as PTX shfl.sync computes it:
+// b = the lane/delta/lane-mask argument's low 5 bits, segments of `width` lanes; a source
+// outside the range the mode allows means the lane's own value. (bfly may read an earlier
+// segment: only j > maxLane falls back.)
+int shuffle_source(WarpOpKind kind, int lane, int arg, int width) {
+    const int b = static_cast<int>(static_cast<unsigned>(arg) & 31u);
+    const int c = width - 1, min_lane = lane & ~c & 31, max_lane = min_lane | c;
+    switch (kind) {
+        case WARP_SHFL_IDX:
+            return min_lane | (b & c);
+        case WARP_SHFL_UP:
+            return lane - b < min_lane ? lane : lane - b;
+        case WARP_SHFL_DOWN:
+            return lane + b > max_lane ? lane : lane + b;
+        case WARP_SHFL_XOR:
+            return (lane ^ b) > max_lane ? lane : (lane ^ b);
+        default:
+            return lane;
+    }
+}
+
+// Completes the warp operations whose taking-part lanes have all arrived. The lanes that
+// take part are the mask's lanes that have not exited (lanes past the end of the block count
+// as exited), as CUDA requires. Returns whether any operation completed; sets launch.error
+// (scheduler side) for lanes that meet at different operations or a shuffle that reads a
+// lane outside the mask or an exited one.
 bool resolve_warps(int nthreads) {
     Emulator& e = E();
     bool any = false;
@@ -585,16 +720,10 @@ bool resolve_warps(int nthreads) {
         if (first < 0) continue;
         const WarpRequest& r0 = e.threads[base + first].warp;
         const unsigned mask = r0.mask;
+        unsigned live = 0;  // the lanes that take part (all arrived when complete)
         bool complete = true;
-        for (int l = 0; l < 32; ++l) {
+        for (int l = 0; l < lanes; ++l) {
             if (!(mask >> l & 1u)) continue;
-            if (l >= lanes) {
-                e.launch.error =
-                    fmt("%s (%s:%d) names lane %d in mask 0x%08x, but the block has "
-                        "only %d threads in warp %d",
-                        warp_op_name(r0.kind), r0.file, r0.line, l, mask, lanes, w);
-                return false;
-            }
             const Thread& t = e.threads[base + l];
             if (t.state == State::AT_WARP) {
                 if (t.warp.mask != mask || t.warp.kind != r0.kind) {
@@ -605,49 +734,44 @@ bool resolve_warps(int nthreads) {
                             warp_op_name(t.warp.kind), t.warp.mask, t.warp.file, t.warp.line);
                     return false;
                 }
-            } else if (t.state == State::EXITED) {
-                e.launch.error =
-                    fmt("%s (%s:%d) with mask 0x%08x: lane %d (thread %s) has "
-                        "exited and can never take part",
-                        warp_op_name(r0.kind), r0.file, r0.line, mask, l, dims(t.idx).c_str());
-                return false;
-            } else {
-                complete = false;  // still running, or waiting at a block barrier
+                live |= 1u << l;
+            } else if (t.state != State::EXITED) {
+                complete = false;  // waiting at a block barrier (a deadlock: release_barrier)
             }
         }
         if (!complete) continue;
-        // All lanes of `mask` have arrived: compute every lane's result.
-        unsigned long long ballot = 0;
+        // Every taking-part lane has arrived: compute their results.
+        unsigned ballot = 0;
         for (int l = 0; l < 32; ++l) {
-            if (mask >> l & 1u) ballot |= (e.threads[base + l].warp.value != 0 ? 1ull : 0ull) << l;
+            if ((live >> l & 1u) && e.threads[base + l].warp.value != 0) ballot |= 1u << l;
         }
         for (int l = 0; l < 32; ++l) {
-            if (!(mask >> l & 1u)) continue;
-            WarpRequest& r = e.threads[base + l].warp;
-            const int width = r.width, seg = l & ~(width - 1);
-            int src = l;
-            switch (r.kind) {
-                case WARP_SHFL_IDX:
-                    src = seg + (r.arg & (width - 1));
-                    break;
-                case WARP_SHFL_UP:
-                    src = l - r.arg >= seg ? l - r.arg : l;
-                    break;
-                case WARP_SHFL_DOWN:
-                    src = l + r.arg < seg + width ? l + r.arg : l;
-                    break;
-                case WARP_SHFL_XOR:
-                    src = ((l ^ r.arg) & ~(width - 1)) == seg ? (l ^ r.arg) : l;
-                    break;
-                default:
-                    break;
-            }
+            if (!(live >> l & 1u)) continue;
+            Thread& t = e.threads[base + l];
+            WarpRequest& r = t.warp;
             if (r.kind <= WARP_SHFL_XOR) {
+                const int src = shuffle_source(r.kind, l, r.arg, r.width);  // in [0, 31]
                 if (!(mask >> src & 1u)) {
                     e.launch.error =
                         fmt("%s (%s:%d): lane %d reads lane %d, which is not in the "
                             "mask 0x%08x (its value is undefined on the GPU)",
                             warp_op_name(r.kind), r.file, r.line, l, src, mask);
+                    return false;
+                }
+                if (!(live >> src & 1u)) {
+                    e.launch.error =
+                        src >= lanes
+                            ? fmt("%s (%s:%d) with mask 0x%08x: lane %d (thread %s) reads lane "
+                                  "%d, which does not exist (warp %d has only %d threads; its "
+                                  "value is undefined on the GPU)",
+                                  warp_op_name(r.kind), r.file, r.line, mask, l,
+                                  dims(t.idx).c_str(), src, w, lanes)
+                            : fmt("%s (%s:%d) with mask 0x%08x: lane %d (thread %s) reads lane "
+                                  "%d (thread %s), which has exited (its value is undefined "
+                                  "on the GPU)",
+                                  warp_op_name(r.kind), r.file, r.line, mask, l,
+                                  dims(t.idx).c_str(), src,
+                                  dims(e.threads[base + src].idx).c_str());
                     return false;
                 }
                 r.result = e.threads[base + src].warp.value;
@@ -656,12 +780,27 @@ bool resolve_warps(int nthreads) {
             } else if (r.kind == WARP_ANY) {
                 r.result = ballot != 0;
             } else if (r.kind == WARP_ALL) {
-                r.result = ballot == mask;
+                r.result = ballot == live;
             }
         }
-        if (r0.kind == WARP_SYNC && mask == 0xffffffffu) ++e.warp_gen[w];
+        if (r0.kind == WARP_SYNC) {
+            // A memory barrier among the taking-part lanes: each is now ordered after what
+            // any of them was ordered after, and after each other's accesses so far.
+            const uint32_t seq = ++e.warp_seq[w];
+            uint32_t joined[32];
+            for (int k = 0; k < 32; ++k) {
+                uint32_t m = 0;
+                for (unsigned ls = live; ls != 0; ls &= ls - 1) {
+                    m = std::max(m, e.lane_clock[base + __builtin_ctz(ls)][k]);
+                }
+                joined[k] = (live >> k & 1u) ? seq : m;
+            }
+            for (unsigned ls = live; ls != 0; ls &= ls - 1) {
+                std::memcpy(e.lane_clock[base + __builtin_ctz(ls)], joined, sizeof joined);
+            }
+        }
         for (int l = 0; l < 32; ++l) {
-            if (mask >> l & 1u) e.threads[base + l].state = State::READY;
+            if (live >> l & 1u) e.threads[base + l].state = State::READY;
         }
         ++e.stats.warp_ops;
         any = true;
@@ -695,12 +834,23 @@ bool release_barrier(int nthreads) {
     }
     const Thread& f = e.threads[first];
     if (at_warp >= 0) {
+        // a lane that the warp operation waits for (its mask names it) waits at the barrier
         const Thread& t = e.threads[at_warp];
+        const int base = at_warp & ~31;
+        const Thread* b = &f;
+        bool named = false;
+        for (int l = 0; l < 32 && base + l < nthreads && !named; ++l) {
+            if ((t.warp.mask >> l & 1u) && e.threads[base + l].state == State::AT_BARRIER) {
+                b = &e.threads[base + l];
+                named = true;
+            }
+        }
         e.launch.error =
-            fmt("deadlock: thread %s waits at %s (%s:%d) while thread %s waits at "
-                "__syncthreads() (%s:%d)",
+            fmt("deadlock: thread %s waits at %s (%s:%d) mask 0x%08x while thread %s%s waits "
+                "at __syncthreads() (%s:%d)",
                 dims(t.idx).c_str(), warp_op_name(t.warp.kind), t.warp.file, t.warp.line,
-                dims(f.idx).c_str(), f.barrier_file, f.barrier_line);
+                t.warp.mask, dims(b->idx).c_str(), named ? ", a lane of that mask," : "",
+                b->barrier_file, b->barrier_line);
         return false;
     }
     if (exited > 0) {
@@ -777,10 +927,16 @@ void run_block(uint3 bidx, unsigned long long linear) {
     }
 }
 
+// "family: kernel<args>" -> "kernel<args>": the launch name's last part is the kernel's
+// name as ptxas reports it (tests/test_kernel_resources.py checks every launch site).
+std::string kernel_name(const std::string& full) {
+    const size_t colon = full.rfind(": ");
+    return colon == std::string::npos ? full : full.substr(colon + 2);
+}
+
+// "family: kernel<args>" -> "kernel".
 std::string base_name(const std::string& full) {
-    std::string s = full;
-    const size_t colon = s.rfind(": ");
-    if (colon != std::string::npos) s = s.substr(colon + 2);
+    std::string s = kernel_name(full);
     const size_t lt = s.find('<');
     if (lt != std::string::npos) s = s.substr(0, lt);
     return s;
@@ -818,7 +974,10 @@ void check_launch_config(const char* name, const void* kernel, dim3 grid, dim3 b
                          dims(block).c_str(), threads, kMaxThreadsPerBlock));
     }
     const KernelInfo* info = nullptr;
-    auto it = e.kernel_info.find(base_name(name));
+    // ptxas' figures: of this instantiation when the name says which, else of the kernel
+    // (emu_ext merges its instantiations conservatively).
+    auto it = e.kernel_info.find(kernel_name(name));
+    if (it == e.kernel_info.end()) it = e.kernel_info.find(base_name(name));
     if (it != e.kernel_info.end()) info = &it->second;
     if (info != nullptr && info->max_threads > 0 && threads > (unsigned)info->max_threads) {
         refuse(name, fmt("block %s has %llu threads, more than the kernel's __launch_bounds__ "

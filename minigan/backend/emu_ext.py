@@ -54,7 +54,7 @@ EMULATED_SM_COUNT = 132
 # ptxas' figures for every kernel (static shared memory, __launch_bounds__, registers),
 # written by `make emu-build` from tools/kernel_resources.py when nvcc is present; the
 # launch checks use them (without it, static shared memory counts as 0).
-RESOURCES_FILE = Path(__file__).resolve().parent.parent / "build" / "emu" / "kernel_resources.json"
+RESOURCES_FILE = Path(__file__).resolve().parents[2] / "build" / "emu" / "kernel_resources.json"
 
 
 class EmuRuntime(ExtRuntime):
@@ -117,22 +117,34 @@ class EmuRuntime(ExtRuntime):
 
 def load_kernel_resources(ext: Any, path: Path = RESOURCES_FILE) -> int:
     """Hand ptxas' sm_90 figures of every kernel to the emulator's launch checks; returns how
-    many kernels were given (0 when the file is absent)."""
+    many names were given (0 when the file is absent). Each instantiation is registered
+    under its full name (`bn_forward_train_v2<true>`), and the kernel's base name under the
+    most demanding figures of its instantiations (most shared memory and registers, fewest
+    launch-bound threads), for launches whose name gives no template arguments."""
     if not path.is_file():
         return 0
     report = json.loads(path.read_text())
-    count = 0
+    figures: dict[str, tuple[int, int, int]] = {}
+    merged: dict[str, tuple[int, int, int]] = {}
     for kernel in report.get("kernels", []):
         if kernel.get("arch") != "sm_90":
             continue
-        ext.emu_set_kernel_info(
-            kernel["kernel"].split("<")[0],
+        smem, bound, regs = (
             int(kernel["smem"]),
             int(kernel.get("max_threads") or 0),
             int(kernel["registers"]),
         )
-        count += 1
-    return count
+        figures[kernel["kernel"]] = (smem, bound, regs)
+        base = kernel["kernel"].split("<")[0]
+        if base in merged:
+            s0, b0, r0 = merged[base]
+            bounds = [b for b in (b0, bound) if b > 0]
+            merged[base] = (max(s0, smem), min(bounds) if bounds else 0, max(r0, regs))
+        else:
+            merged[base] = (smem, bound, regs)
+    for name, (smem, bound, regs) in {**merged, **figures}.items():
+        ext.emu_set_kernel_info(name, smem, bound, regs)
+    return len(figures) + len(merged)
 
 
 EMU = KernelExtension(EmuRuntime())
