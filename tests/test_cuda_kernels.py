@@ -1152,7 +1152,7 @@ def test_batchnorm_misaligned_views(kx, version):
     ],
 )
 def test_linear_act_large_shapes(kx, n, k, m):
-    assert cuda_ext.split_k(m, k, math.ceil(n / 8), emu_ext.EMULATED_SM_COUNT) > 1
+    assert cuda_ext.split_k(m, k, math.ceil(n / 8), emu_ext.EMU.rt.sm_count(0)) > 1
     x, w, b = _linear_case(n, k, m, seed=14)
     y_ref = nr.linear_act_forward(f64(x), f64(w), f64(b), "leaky_relu", 0.2)
     y = kx.mod.linear_act_forward(kx.dev(x), kx.dev(w), kx.dev(b), "leaky_relu", 0.2)

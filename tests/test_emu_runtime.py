@@ -37,7 +37,7 @@ def test_device_properties_are_an_h100s(emu):
     assert got["maxThreadsDim"] == (1024, 1024, 64)
     assert got["maxGridSize"] == (2**31 - 1, 65535, 65535)
     assert "emulated" in got["name"]
-    assert emu_ext.EMULATED_SM_COUNT == got["multiProcessorCount"]
+    assert emu.EMU_SM_COUNT == emu_ext.EMU.rt.sm_count(0) == got["multiProcessorCount"]
 
 
 def test_allocation_copies_memset_streams_events(emu):

@@ -30,9 +30,10 @@
 #include <tuple>
 #include <utility>
 
-// The runtime symbols that kernel code calls (below: EMU_API) keep default visibility in
-// minigan._C_emu, which is otherwise built with -fvisibility=hidden, so that kernels compiled
-// into another shared object that links against it (tests/emu_cupy: CuPy's generated
+// The runtime symbols that kernel code and its launchers call (below: EMU_API: the
+// intrinsics, the launch, the CUDA runtime API) keep default visibility in minigan._C_emu,
+// which is otherwise built with -fvisibility=hidden, so that kernels compiled into another
+// shared object that links against it (tests/emu_cupy: CuPy's generated kernels, test
 // kernels) use the one emulator runtime of the process.
 #define EMU_API __attribute__((visibility("default")))
 
@@ -155,39 +156,40 @@ struct cudaDeviceProp {
 EMU_API const char* cudaGetErrorName(cudaError_t err);
 EMU_API const char* cudaGetErrorString(cudaError_t err);
 EMU_API cudaError_t cudaGetLastError();
-cudaError_t cudaPeekAtLastError();
-cudaError_t cudaGetDeviceCount(int* count);
-cudaError_t cudaGetDevice(int* device);
-cudaError_t cudaSetDevice(int device);
-cudaError_t cudaDeviceSynchronize();
-cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
-cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
-cudaError_t cudaMalloc(void** ptr, size_t bytes);
-cudaError_t cudaFree(void* ptr);
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
-                            cudaStream_t stream = nullptr);
-cudaError_t cudaMemset(void* dst, int value, size_t bytes);
-cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t stream = nullptr);
-cudaError_t cudaStreamCreate(cudaStream_t* stream);
-cudaError_t cudaStreamDestroy(cudaStream_t stream);
+EMU_API cudaError_t cudaPeekAtLastError();
+EMU_API cudaError_t cudaGetDeviceCount(int* count);
+EMU_API cudaError_t cudaGetDevice(int* device);
+EMU_API cudaError_t cudaSetDevice(int device);
+EMU_API cudaError_t cudaDeviceSynchronize();
+EMU_API cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
+EMU_API cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+EMU_API cudaError_t cudaMalloc(void** ptr, size_t bytes);
+EMU_API cudaError_t cudaFree(void* ptr);
+EMU_API cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
+EMU_API cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                                    cudaStream_t stream = nullptr);
+EMU_API cudaError_t cudaMemset(void* dst, int value, size_t bytes);
+EMU_API cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes,
+                                    cudaStream_t stream = nullptr);
+EMU_API cudaError_t cudaStreamCreate(cudaStream_t* stream);
+EMU_API cudaError_t cudaStreamDestroy(cudaStream_t stream);
 EMU_API cudaError_t cudaStreamSynchronize(cudaStream_t stream);
-cudaError_t cudaEventCreate(cudaEvent_t* event);
-cudaError_t cudaEventDestroy(cudaEvent_t event);
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
-cudaError_t cudaEventSynchronize(cudaEvent_t event);
-cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
+EMU_API cudaError_t cudaEventCreate(cudaEvent_t* event);
+EMU_API cudaError_t cudaEventDestroy(cudaEvent_t event);
+EMU_API cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
+EMU_API cudaError_t cudaEventSynchronize(cudaEvent_t event);
+EMU_API cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 
 namespace emu {
-cudaError_t func_set_attribute(const void* func, cudaFuncAttribute attr, int value);
-cudaError_t func_get_attributes(cudaFuncAttributes* attr, const void* func);
+EMU_API cudaError_t func_set_attribute(const void* func, cudaFuncAttribute attr, int value);
+EMU_API cudaError_t func_get_attributes(cudaFuncAttributes* attr, const void* func);
 }  // namespace emu
 template <typename F>
-cudaError_t cudaFuncSetAttribute(F* func, cudaFuncAttribute attr, int value) {
+EMU_API cudaError_t cudaFuncSetAttribute(F* func, cudaFuncAttribute attr, int value) {
     return emu::func_set_attribute(reinterpret_cast<const void*>(func), attr, value);
 }
 template <typename F>
-cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attr, F* func) {
+EMU_API cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attr, F* func) {
     return emu::func_get_attributes(attr, reinterpret_cast<const void*>(func));
 }
 

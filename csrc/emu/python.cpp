@@ -78,6 +78,9 @@ void emu_add_python_bindings(py::module_& m) {
     m.def("emu_runtime_selftest", &runtime_selftest,
           "Exercise the emulator's host CUDA runtime API; returns what it observed.");
     m.attr("EMULATED") = true;
+    int sm_count = 0;
+    cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, 0);
+    m.attr("EMU_SM_COUNT") = sm_count;  // the emulated device's, for the wrapper's planning
     m.def("emu_register_buffer", &emu::register_call_buffer, py::arg("ptr"), py::arg("nbytes"),
           "Declare [ptr, ptr + nbytes) valid memory for kernel accesses until "
           "emu_clear_buffers() (the wrapper registers every array it passes).");

@@ -702,109 +702,115 @@ int shuffle_source(WarpOpKind kind, int lane, int arg, int width) {
 
 // Completes the warp operations whose taking-part lanes have all arrived. The lanes that
 // take part are the mask's lanes that have not exited (lanes past the end of the block count
-// as exited), as CUDA requires. Returns whether any operation completed; sets launch.error
-// (scheduler side) for lanes that meet at different operations or a shuffle that reads a
-// lane outside the mask or an exited one.
+// as exited), as CUDA requires; they must all wait at an operation of the same kind and
+// mask (a lane waiting at another one may get there once that one completes: lanes of one
+// warp may sync in different groups, in any order). Returns whether any operation
+// completed; sets launch.error (scheduler side) for a shuffle that reads a lane outside the
+// mask or an exited one, and, when nothing could complete, for lanes that wait for each
+// other at different warp operations.
 bool resolve_warps(int nthreads) {
     Emulator& e = E();
     bool any = false;
+    std::string mismatch;
     for (int w = 0; w * 32 < nthreads; ++w) {
         const int base = w * 32, lanes = std::min(32, nthreads - base);
-        int first = -1;
-        for (int l = 0; l < lanes; ++l) {
-            if (e.threads[base + l].state == State::AT_WARP) {
-                first = l;
-                break;
-            }
-        }
-        if (first < 0) continue;
-        const WarpRequest& r0 = e.threads[base + first].warp;
-        const unsigned mask = r0.mask;
-        unsigned live = 0;  // the lanes that take part (all arrived when complete)
-        bool complete = true;
-        for (int l = 0; l < lanes; ++l) {
-            if (!(mask >> l & 1u)) continue;
-            const Thread& t = e.threads[base + l];
-            if (t.state == State::AT_WARP) {
-                if (t.warp.mask != mask || t.warp.kind != r0.kind) {
-                    e.launch.error =
-                        fmt("lanes of warp %d meet at different warp operations: "
-                            "%s mask 0x%08x (%s:%d) and %s mask 0x%08x (%s:%d)",
-                            w, warp_op_name(r0.kind), mask, r0.file, r0.line,
-                            warp_op_name(t.warp.kind), t.warp.mask, t.warp.file, t.warp.line);
-                    return false;
+        unsigned seen = 0;  // lanes whose operation was looked at in this pass
+        for (int first = 0; first < lanes; ++first) {
+            if ((seen >> first & 1u) || e.threads[base + first].state != State::AT_WARP) continue;
+            const WarpRequest& r0 = e.threads[base + first].warp;
+            const unsigned mask = r0.mask;
+            unsigned live = 1u << first;  // the lanes that take part (all arrived when complete)
+            bool complete = true;
+            for (int l = 0; l < lanes; ++l) {
+                if (!(mask >> l & 1u)) continue;
+                const Thread& t = e.threads[base + l];
+                if (t.state == State::AT_WARP) {
+                    if (t.warp.mask != mask || t.warp.kind != r0.kind) {
+                        if (mismatch.empty()) {
+                            mismatch = fmt(
+                                "lanes of warp %d wait for each other at different warp "
+                                "operations: lane %d at %s mask 0x%08x (%s:%d), lane %d at %s "
+                                "mask 0x%08x (%s:%d)",
+                                w, first, warp_op_name(r0.kind), mask, r0.file, r0.line, l,
+                                warp_op_name(t.warp.kind), t.warp.mask, t.warp.file, t.warp.line);
+                        }
+                        complete = false;
+                    } else {
+                        live |= 1u << l;
+                    }
+                } else if (t.state != State::EXITED) {
+                    complete = false;  // waiting at a block barrier (a deadlock: release_barrier)
                 }
-                live |= 1u << l;
-            } else if (t.state != State::EXITED) {
-                complete = false;  // waiting at a block barrier (a deadlock: release_barrier)
             }
-        }
-        if (!complete) continue;
-        // Every taking-part lane has arrived: compute their results.
-        unsigned ballot = 0;
-        for (int l = 0; l < 32; ++l) {
-            if ((live >> l & 1u) && e.threads[base + l].warp.value != 0) ballot |= 1u << l;
-        }
-        for (int l = 0; l < 32; ++l) {
-            if (!(live >> l & 1u)) continue;
-            Thread& t = e.threads[base + l];
-            WarpRequest& r = t.warp;
-            if (r.kind <= WARP_SHFL_XOR) {
-                const int src = shuffle_source(r.kind, l, r.arg, r.width);  // in [0, 31]
-                if (!(mask >> src & 1u)) {
-                    e.launch.error =
-                        fmt("%s (%s:%d): lane %d reads lane %d, which is not in the "
-                            "mask 0x%08x (its value is undefined on the GPU)",
-                            warp_op_name(r.kind), r.file, r.line, l, src, mask);
-                    return false;
-                }
-                if (!(live >> src & 1u)) {
-                    e.launch.error =
-                        src >= lanes
-                            ? fmt("%s (%s:%d) with mask 0x%08x: lane %d (thread %s) reads lane "
-                                  "%d, which does not exist (warp %d has only %d threads; its "
-                                  "value is undefined on the GPU)",
-                                  warp_op_name(r.kind), r.file, r.line, mask, l,
-                                  dims(t.idx).c_str(), src, w, lanes)
-                            : fmt("%s (%s:%d) with mask 0x%08x: lane %d (thread %s) reads lane "
-                                  "%d (thread %s), which has exited (its value is undefined "
-                                  "on the GPU)",
-                                  warp_op_name(r.kind), r.file, r.line, mask, l,
-                                  dims(t.idx).c_str(), src,
-                                  dims(e.threads[base + src].idx).c_str());
-                    return false;
-                }
-                r.result = e.threads[base + src].warp.value;
-            } else if (r.kind == WARP_BALLOT) {
-                r.result = ballot;
-            } else if (r.kind == WARP_ANY) {
-                r.result = ballot != 0;
-            } else if (r.kind == WARP_ALL) {
-                r.result = ballot == live;
+            seen |= live;
+            if (!complete) continue;
+            // Every taking-part lane has arrived: compute their results.
+            unsigned ballot = 0;
+            for (int l = 0; l < 32; ++l) {
+                if ((live >> l & 1u) && e.threads[base + l].warp.value != 0) ballot |= 1u << l;
             }
-        }
-        if (r0.kind == WARP_SYNC) {
-            // A memory barrier among the taking-part lanes: each is now ordered after what
-            // any of them was ordered after, and after each other's accesses so far.
-            const uint32_t seq = ++e.warp_seq[w];
-            uint32_t joined[32];
-            for (int k = 0; k < 32; ++k) {
-                uint32_t m = 0;
+            for (int l = 0; l < 32; ++l) {
+                if (!(live >> l & 1u)) continue;
+                Thread& t = e.threads[base + l];
+                WarpRequest& r = t.warp;
+                if (r.kind <= WARP_SHFL_XOR) {
+                    const int src = shuffle_source(r.kind, l, r.arg, r.width);  // in [0, 31]
+                    if (!(mask >> src & 1u)) {
+                        e.launch.error =
+                            fmt("%s (%s:%d): lane %d reads lane %d, which is not in the "
+                                "mask 0x%08x (its value is undefined on the GPU)",
+                                warp_op_name(r.kind), r.file, r.line, l, src, mask);
+                        return false;
+                    }
+                    if (!(live >> src & 1u)) {
+                        e.launch.error =
+                            src >= lanes
+                                ? fmt("%s (%s:%d) with mask 0x%08x: lane %d (thread %s) reads lane "
+                                      "%d, which does not exist (warp %d has only %d threads; its "
+                                      "value is undefined on the GPU)",
+                                      warp_op_name(r.kind), r.file, r.line, mask, l,
+                                      dims(t.idx).c_str(), src, w, lanes)
+                                : fmt("%s (%s:%d) with mask 0x%08x: lane %d (thread %s) reads lane "
+                                      "%d (thread %s), which has exited (its value is undefined "
+                                      "on the GPU)",
+                                      warp_op_name(r.kind), r.file, r.line, mask, l,
+                                      dims(t.idx).c_str(), src,
+                                      dims(e.threads[base + src].idx).c_str());
+                        return false;
+                    }
+                    r.result = e.threads[base + src].warp.value;
+                } else if (r.kind == WARP_BALLOT) {
+                    r.result = ballot;
+                } else if (r.kind == WARP_ANY) {
+                    r.result = ballot != 0;
+                } else if (r.kind == WARP_ALL) {
+                    r.result = ballot == live;
+                }
+            }
+            if (r0.kind == WARP_SYNC) {
+                // A memory barrier among the taking-part lanes: each is now ordered after what
+                // any of them was ordered after, and after each other's accesses so far.
+                const uint32_t seq = ++e.warp_seq[w];
+                uint32_t joined[32];
+                for (int k = 0; k < 32; ++k) {
+                    uint32_t m = 0;
+                    for (unsigned ls = live; ls != 0; ls &= ls - 1) {
+                        m = std::max(m, e.lane_clock[base + __builtin_ctz(ls)][k]);
+                    }
+                    joined[k] = (live >> k & 1u) ? seq : m;
+                }
                 for (unsigned ls = live; ls != 0; ls &= ls - 1) {
-                    m = std::max(m, e.lane_clock[base + __builtin_ctz(ls)][k]);
+                    std::memcpy(e.lane_clock[base + __builtin_ctz(ls)], joined, sizeof joined);
                 }
-                joined[k] = (live >> k & 1u) ? seq : m;
             }
-            for (unsigned ls = live; ls != 0; ls &= ls - 1) {
-                std::memcpy(e.lane_clock[base + __builtin_ctz(ls)], joined, sizeof joined);
+            for (int l = 0; l < 32; ++l) {
+                if (live >> l & 1u) e.threads[base + l].state = State::READY;
             }
+            ++e.stats.warp_ops;
+            any = true;
         }
-        for (int l = 0; l < 32; ++l) {
-            if (live >> l & 1u) e.threads[base + l].state = State::READY;
-        }
-        ++e.stats.warp_ops;
-        any = true;
     }
+    if (!any && !mismatch.empty()) e.launch.error = mismatch;
     return any;
 }
 
@@ -1348,8 +1354,17 @@ EMU_UB1(__ubsan_handle_load_invalid_value, "load of a value invalid for its type
 EMU_UB1(__ubsan_handle_float_cast_overflow, "float to integer conversion out of range")
 EMU_UB1(__ubsan_handle_vla_bound_not_positive, "variable-length array bound not positive")
 EMU_UB1(__ubsan_handle_invalid_builtin, "invalid builtin argument (clz/ctz of 0)")
-EMU_UB0(__ubsan_handle_builtin_unreachable, "__builtin_unreachable reached")
-EMU_UB0(__ubsan_handle_missing_return, "end of a value-returning function without return")
+// These two must not return (the code after them is unreachable): in host code, where no
+// launch can be failed, report and abort.
+#define EMU_UB_NORETURN(handler, what)                                \
+    void handler(void* d) {                                           \
+        undefined(d, what);                                           \
+        std::fprintf(stderr, "%s\n", emu::take_host_error().c_str()); \
+        std::abort();                                                 \
+    }
+EMU_UB_NORETURN(__ubsan_handle_builtin_unreachable, "__builtin_unreachable reached")
+EMU_UB_NORETURN(__ubsan_handle_missing_return, "end of a value-returning function without return")
+#undef EMU_UB_NORETURN
 EMU_UB0(__ubsan_handle_nonnull_arg, "null pointer passed as an argument declared nonnull")
 EMU_UB0(__ubsan_handle_nonnull_return_v1, "null pointer returned from a function declared nonnull")
 #undef EMU_UB0

@@ -47,10 +47,6 @@ __all__ = [
     "unavailable_reason",
 ]
 
-# The multiprocessor count of the emulated device (an H100), which the wrapper's split-K
-# planning reads; the same value the emulator's cudaDeviceGetAttribute reports.
-EMULATED_SM_COUNT = 132
-
 # ptxas' figures for every kernel (static shared memory, __launch_bounds__, registers),
 # written by `make emu-build` from tools/kernel_resources.py when nvcc is present; the
 # launch checks use them (without it, static shared memory counts as 0).
@@ -96,16 +92,18 @@ class EmuRuntime(ExtRuntime):
             yield
         finally:
             ext.emu_clear_buffers()
-        # Undefined behaviour in the launchers (host code) cannot throw where it happens.
-        host_error = ext.emu_take_host_error()
-        if host_error:
-            raise RuntimeError(host_error)
+            # Undefined behaviour in the launchers (host code) cannot throw where it happens:
+            # it is raised here, for the call it happened in (also when the call failed).
+            host_error = ext.emu_take_host_error()
+            if host_error:
+                raise RuntimeError(host_error)
 
     def stream(self, ext: Any, device: int) -> int:
         return 0
 
     def sm_count(self, device: int) -> int:
-        return EMULATED_SM_COUNT
+        """The emulated device's multiprocessor count (an H100's), for split-K planning."""
+        return int(self.state[0].EMU_SM_COUNT)
 
     def empty(self, shape: tuple[int, ...]) -> Any:
         # NaN, so that an output element a kernel forgets to write shows up in results.
