@@ -68,3 +68,16 @@ def test_gan_scores_reads_the_last_epoch(gpu_check, tmp_path):
     )
     assert gpu_check.gan_scores(tmp_path) == "eval_fid 200.2, eval_score 7.5"
     assert gpu_check.gan_scores(tmp_path / "missing") == ""
+
+
+def test_spent_budget_and_missing_sanitizer_fail_the_check(gpu_check, tmp_path, monkeypatch):
+    late = gpu_check.Step("a late step", [sys.executable, "-c", "pass"], 60)
+    outcome = gpu_check.run_step(late, "gpu", tmp_path, deadline=0.0)
+    assert outcome.status == "not run"
+    sanitizer = next(s for s in gpu_check.steps_for("gpu", tmp_path) if "memcheck" in s.name)
+    monkeypatch.setattr(gpu_check.shutil, "which", lambda name: None)
+    outcome = gpu_check.run_step(sanitizer, "gpu", tmp_path, deadline=float("inf"))
+    assert outcome.status == "FAILED" and "compute-sanitizer" in outcome.summary
+    monkeypatch.setattr(gpu_check, "steps_for", lambda mode, out: [late])
+    monkeypatch.setattr(gpu_check.time, "monotonic", lambda: 1e9)
+    assert gpu_check.main(["--mode", "gpu", "--out", str(tmp_path), "--budget", "0"]) == 1

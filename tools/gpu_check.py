@@ -47,7 +47,7 @@ class Step:
 @dataclass
 class Outcome:
     step: Step
-    status: str  # "passed", "FAILED", "timed out", "skipped"
+    status: str  # "passed", "FAILED", "timed out", "skipped" (needs a GPU), "not run" (budget)
     seconds: float = 0.0
     summary: str = ""
 
@@ -211,10 +211,11 @@ def run_step(step: Step, mode: str, out: Path, deadline: float) -> Outcome:
     if step.gpu_only and mode != "gpu":
         return Outcome(step, "skipped", 0.0, step.why_skipped)
     if step.command[0] == "compute-sanitizer" and shutil.which("compute-sanitizer") is None:
-        return Outcome(step, "skipped", 0.0, "compute-sanitizer is not on PATH")
+        # On a GPU machine a missing sanitizer is a failure of the check, not a skip.
+        return Outcome(step, "FAILED", 0.0, "compute-sanitizer is not on PATH")
     remaining = deadline - time.monotonic()
     if remaining < 10:
-        return Outcome(step, "skipped", 0.0, "the time budget is spent")
+        return Outcome(step, "not run", 0.0, "the time budget was spent before this step")
     log = out / ("log-" + "".join(c if c.isalnum() else "-" for c in step.name)[:60] + ".txt")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **step.env}
     t0 = time.monotonic()
@@ -305,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     write_results(results, mode, outcomes, time.monotonic() - start)
     print(results.read_text())
     print(f"gpu-check: results in {results}")
-    failed = [o for o in outcomes if o.status in ("FAILED", "timed out")]
+    failed = [o for o in outcomes if o.status in ("FAILED", "timed out", "not run")]
     return 1 if failed else 0
 
 
