@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from emu_cupy.toolchain import build_module
 
 ROOT = Path(__file__).resolve().parents[1]
 CSRC = ROOT / "csrc"
@@ -29,13 +29,6 @@ pytestmark = [
     pytest.mark.emu,
     pytest.mark.skipif(shutil.which("g++") is None, reason="the emulated build needs g++"),
 ]
-
-
-def _load_build_module():
-    spec = importlib.util.spec_from_file_location("minigan_emu_build", CSRC / "emu" / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass(frozen=True)
@@ -247,7 +240,7 @@ def _mutate(m: Mutant, out_dir: Path) -> Path:
 def built(tmp_path_factory) -> dict[str, Path]:
     """Every mutant's module (plus the unmodified one), built in parallel; each reuses the
     objects of the normal emulated build for the files it does not change."""
-    build = _load_build_module()
+    build = build_module()  # csrc/emu/build.py, loaded once by the CuPy stand-in's toolchain
     try:
         build.build(verbose=False)  # the normal build: its objects are reused
     except RuntimeError as exc:
