@@ -29,9 +29,9 @@
          i += static_cast<ptrdiff_t>(blockDim.x) * gridDim.x)
 
 // A reduction's scratch of `count` values per block. CuPy declares it as a static
-// `__shared__` array; the emulator treats static data as shared memory only inside
-// minigan._C_emu itself, so a generated kernel gets the same bytes as the launch's dynamic
-// shared memory (the launch passes count * sizeof(type)): same barriers, same race checks.
+// `__shared__` array; here it is the launch's dynamic shared memory (the launch passes
+// count * sizeof(type)), which the emulator bounds-checks against exactly that size: same
+// barriers, same race checks.
 #define MINIGAN_CUPY_SHARED(type, name, count) \
     type* name = static_cast<type*>(::emu::dynamic_shared())
 
