@@ -236,7 +236,8 @@ T warp_shuffle(const char* file, int line, WarpOpKind kind, unsigned mask, T v, 
     return out;
 }
 
-// Atomics: the runtime checks the address (bounds, alignment) but records no race.
+// Atomics: the runtime checks the address (bounds, alignment); atomics are race-checked
+// against plain accesses, never against each other.
 EMU_API float atomic_add_f32(float* p, float v);
 EMU_API double atomic_add_f64(double* p, double v);
 EMU_API int atomic_add_i32(int* p, int v);

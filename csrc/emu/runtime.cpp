@@ -8,18 +8,20 @@
 // Model:
 //   * a launch runs its blocks one after another (optionally only some of them, for tests
 //     of huge grids); a block runs all its threads as fibers on the calling OS thread, in a
-//     deterministic order that varies between blocks (forward, reverse, shuffled), so code
-//     that depends on an execution order the hardware does not promise shows up;
+//     deterministic order that varies between blocks and launches (forward, reverse,
+//     shuffled), so code that depends on an order the hardware does not promise shows up;
 //   * a fiber runs until it waits (at __syncthreads, a warp operation) or exits. When no
-//     fiber can run, the scheduler completes warp operations whose lanes have all arrived,
-//     then releases a barrier that every live thread waits at; anything else is an error
-//     (barrier divergence, an exited lane named in a mask, deadlock);
-//   * every access of kernel code goes through check_access(): its own stack (local
-//     memory) and the kernel parameters are fine; shared memory must be aligned and is
-//     race-checked (shadow word per 4 bytes: last writer and readers in the current barrier
-//     interval); anything else must lie inside a buffer registered for the launch (the
-//     arrays the Python wrapper passed, or emulated cudaMalloc allocations), aligned to the
-//     access size, as the GPU requires.
+//     fiber can run, the scheduler completes warp operations whose live lanes have all
+//     arrived, then releases a barrier that every live thread waits at; anything else is an
+//     error (barrier divergence, a shuffle reading an exited lane, deadlock);
+//   * every load and store of kernel code goes through check_access(): its own stack (local
+//     memory) and the launch's arguments are fine; shared memory (the block's __shared__
+//     variables, allocated by shared_variable, and the dynamic buffer) must be aligned and is
+//     race-checked (a shadow word per 4 bytes, per byte for sub-word accesses: writers and
+//     readers in the current barrier interval, ordered by __syncwarp where one completed);
+//     the kernel's module globals are readable; anything else must lie inside a buffer
+//     registered for the launch (the arrays the Python wrapper passed, or emulated
+//     cudaMalloc allocations), aligned to the access size, as the GPU requires.
 #include "runtime.h"
 
 #include <dlfcn.h>
@@ -218,7 +220,6 @@ struct Emulator {
     std::vector<SharedVariable> shared_variables;
     uint32_t epoch = 1;
     uint32_t block_epoch = 1;  // the epoch at which the running block started
-    uint16_t warp_gen[kMaxThreadsPerBlock / 32] = {};  // unused (see lane_clock)
     // Shadow state per byte of the words accessed in parts (1- or 2-byte accesses), by
     // shadow index: bytes of one word written by different threads are no race.
     std::unordered_map<size_t, std::array<ShadowWord, 4>> split_words;
@@ -898,7 +899,6 @@ void run_block(uint3 bidx, unsigned long long linear) {
     e.block_epoch = e.epoch;  // shared words written before this are uninitialised here
     e.shared_used = 0;
     e.shared_variables.clear();
-    std::fill(std::begin(e.warp_gen), std::end(e.warp_gen), 0);
     const int n = L.nthreads;
     for (int i = 0; i < n; ++i) {
         Thread& t = e.threads[i];

@@ -10,7 +10,7 @@
 namespace emu {
 
 // The order in which the scheduler runs the threads of a block. MIXED: forward, reverse and
-// shuffled in turn, by block index (the default: deterministic, yet varied).
+// shuffled in turn, by block index and launch count (the default: deterministic, varied).
 enum class ThreadOrder : int { FORWARD = 0, REVERSE = 1, SHUFFLE = 2, MIXED = 3 };
 
 struct Stats {
