@@ -68,12 +68,12 @@ gpu-bench:
 lint:
 	ruff check minigan tests examples benchmarks tools csrc/emu setup.py
 	ruff format --check minigan tests examples benchmarks tools csrc/emu setup.py
-	clang-format --dry-run --Werror csrc/*.cu csrc/*.cpp csrc/*.h csrc/emu/*.cpp csrc/emu/*.h
+	clang-format --dry-run --Werror csrc/*.cu csrc/*.cuh csrc/*.cpp csrc/*.h csrc/emu/*.cpp csrc/emu/*.h
 
 format:
 	ruff format minigan tests examples benchmarks tools csrc/emu setup.py
 	ruff check --fix minigan tests examples benchmarks tools csrc/emu setup.py
-	clang-format -i csrc/*.cu csrc/*.cpp csrc/*.h csrc/emu/*.cpp csrc/emu/*.h
+	clang-format -i csrc/*.cu csrc/*.cuh csrc/*.cpp csrc/*.h csrc/emu/*.cpp csrc/emu/*.h
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .benchmarks .hypothesis runs minigan/_C_emu*.so

@@ -414,9 +414,9 @@ void batchnorm_backward(const float* dy, const float* x, const float* gamma, con
                       ceil_div<unsigned>((unsigned)C, 32), BN_THREADS, 0, stream, dy, x, gamma,
                       mean, invstd, dx, dgamma, dbeta, N, (int)C, 1, training, need_sums);
     } else {
-        launch_kernel("batchnorm_backward: bn_backward_v2<false>", bn_backward_v2<false>, (unsigned)C,
-                      BN_THREADS, 0, stream, dy, x, gamma, mean, invstd, dx, dgamma, dbeta, N,
-                      (int)C, (int)P, training, need_sums);
+        launch_kernel("batchnorm_backward: bn_backward_v2<false>", bn_backward_v2<false>,
+                      (unsigned)C, BN_THREADS, 0, stream, dy, x, gamma, mean, invstd, dx, dgamma,
+                      dbeta, N, (int)C, (int)P, training, need_sums);
     }
 }
 

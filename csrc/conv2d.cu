@@ -205,9 +205,9 @@ void im2col(const float* in, float* cols, int64_t images, const ConvGeometry& g,
     const int64_t per_image = d.CKK * d.P;
     if (images == 0 || per_image == 0) return;
     const dim3 grid((unsigned)ceil_div<int64_t>(per_image, 256), (unsigned)images);
-    launch_kernel((name + ": im2col_kernel"), im2col_kernel, grid, 256, 0, stream, in, cols, (int)g.C,
-                  (int)g.H, (int)g.W, (int)g.kh, (int)g.kw, (int)g.sh, (int)g.sw, (int)g.ph,
-                  (int)g.pw, (int)g.Ho, (int)g.Wo);
+    launch_kernel((name + ": im2col_kernel"), im2col_kernel, grid, 256, 0, stream, in, cols,
+                  (int)g.C, (int)g.H, (int)g.W, (int)g.kh, (int)g.kw, (int)g.sh, (int)g.sw,
+                  (int)g.ph, (int)g.pw, (int)g.Ho, (int)g.Wo);
 }
 
 void col2im(const float* dcols, const float* bias, float* out, int64_t images,
