@@ -329,3 +329,34 @@ def test_launch_without_a_driver_raises_runtime_error_naming_the_kernel():
         _C.linear_act_forward(FAKE, FAKE, 0, FAKE, 1, 1, 1, 0, 0.0, 0)
     with pytest.raises(RuntimeError, match="^adam_step: adam_v2: CUDA error"):
         _C.adam_step(FAKE, 1, 4, 4, 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, 0)
+
+
+# ----- setup.py's nvcc flags ------------------------------------------------------------------
+
+
+def _setup_function(name: str):
+    """One function of setup.py, compiled on its own (importing setup.py would run setup())."""
+    import ast
+    import os as _os
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[1] / "setup.py").read_text()
+    tree = ast.parse(source)
+    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+    namespace = {"os": _os}
+    exec(compile(ast.Module(body=[node], type_ignores=[]), "setup.py", "exec"), namespace)
+    return namespace[name]
+
+
+@pytest.mark.parametrize(
+    "archs, ptx", [("80,90", "90"), ("90,80", "90"), ("90,100,80", "100"), ("86", "86")]
+)
+def test_ptx_is_embedded_for_the_highest_arch(monkeypatch, archs, ptx):
+    """Regression: the PTX (JIT-compiled by GPUs newer than every listed arch) was that of
+    the LAST arch in MINIGAN_CUDA_ARCHS, not of the highest."""
+    monkeypatch.setenv("MINIGAN_CUDA_ARCHS", archs)
+    flags = _setup_function("gencode_flags")()
+    codes = [flags[i + 1] for i in range(0, len(flags), 2)]
+    assert codes[-1] == f"arch=compute_{ptx},code=compute_{ptx}"
+    for a in archs.split(","):
+        assert f"arch=compute_{a},code=sm_{a}" in codes
