@@ -32,12 +32,20 @@ import minigan
 from minigan import nn, optim
 from minigan.data import DataLoader, DatasetError, load_mnist, scale_images
 from minigan.experiment import (
+    Console,
+    Fail,
     Run,
     RunningSums,
     add_common_args,
     check_common_args,
+    check_data_size,
+    check_float,
+    check_int,
     choose_device,
-    progress,
+    diverged,
+    non_finite_arrays,
+    non_finite_stats,
+    prepare_out_dir,
     read_checkpoint,
     resume_run,
 )
@@ -236,7 +244,7 @@ def generate(G: nn.Module, z: minigan.Tensor, labels: np.ndarray | None = None) 
     return images
 
 
-def sample_mode(args: argparse.Namespace, device: str) -> int:
+def sample_mode(args: argparse.Namespace, device: str, fail: Fail) -> int:
     if args.resume is None:
         print(
             "error: --sample needs --resume CKPT (the checkpoint to sample from)", file=sys.stderr
@@ -274,7 +282,7 @@ def sample_mode(args: argparse.Namespace, device: str) -> int:
         chunks.append(to_uint8(generate(G, z, chunk_labels)))
     images = np.concatenate(chunks) if chunks else np.zeros((0, 28, 28), np.uint8)
     out = Path(args.sample_out or Path(args.out or Path(args.resume).parent) / "samples.npy")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    prepare_out_dir(fail, out.parent, "--sample-out" if args.sample_out else "--out")
     np.save(out, images)
     print(f"wrote {images.shape[0]} samples {images.shape} uint8 to {out}")
     if labels is not None:
@@ -332,7 +340,8 @@ def plot_metrics(rows: list[dict], path: Path) -> Path | None:
     return path
 
 
-def train(args: argparse.Namespace, device: str) -> int:
+def train(args: argparse.Namespace, device: str, fail: Fail) -> int:
+    console = Console(args.quiet, args.no_progress, args.log_every)
     ckpt = read_checkpoint(args.resume, KIND) if args.resume else None
     config = ckpt["config"] if ckpt else {"kind": KIND, **{k: getattr(args, k) for k in MODEL_KEYS}}
     out_dir = args.out or (str(Path(args.resume).parent) if args.resume else "runs/gan")
@@ -340,10 +349,11 @@ def train(args: argparse.Namespace, device: str) -> int:
     try:
         images, labels = load_mnist("train", args.data_dir)
     except DatasetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        console.error(str(exc))
         return 2
-    if args.subset:
-        images, labels = images[: args.subset], labels[: args.subset]
+    used = check_data_size(fail, args, len(images), config["batch_size"])
+    images, labels = images[:used], labels[:used]
+    prepare_out_dir(fail, out_dir)
     x = scale_images(images, "tanh").reshape(len(images), -1)
     conditional = num_classes(config) > 0
     arrays = (x, labels.astype(np.int64)) if conditional else (x,)
@@ -351,24 +361,28 @@ def train(args: argparse.Namespace, device: str) -> int:
         *arrays, batch_size=config["batch_size"], shuffle=True, seed=config["seed"], drop_last=True
     )
     G, D, trainer = build_models(config, device)
-    run = Run(out_dir, config, resuming=ckpt is not None)
+    run = Run(out_dir, config, resuming=ckpt is not None, quiet=args.quiet)
     if ckpt:
         trainer.load_state_dict(resume_run(run, ckpt))
-        print(f"resumed from {args.resume} at epoch {run.start_epoch + 1}, batch {run.start_batch}")
+        console.info(
+            f"resumed from {args.resume} at epoch {run.start_epoch + 1}, batch {run.start_batch}"
+        )
     z_fixed, labels_fixed, grid_width = fixed_inputs(config, device)
     ema = f", EMA of G (decay {config['ema']})" if trainer.ema is not None else ""
-    print(
+    console.info(
         f"{config['arch']}: G {G.num_parameters():,} parameters, D {D.num_parameters():,}{ema}; "
         f"{len(loader)} batches of {config['batch_size']} per epoch; output in {run.out_dir}"
     )
     keys = ("d_loss", "g_loss", "d_real", "d_fake")
+    row: dict = {}
     for epoch in range(run.start_epoch, args.epochs):
         loader.set_epoch(epoch)
         skip = run.start_batch if epoch == run.start_epoch else 0
         sums = RunningSums(keys, run.partial if skip else None)
         done = skip
         started = time.perf_counter()
-        bar = progress(loader, len(loader), f"epoch {epoch + 1}/{args.epochs}", args.no_progress)
+        n = len(loader)
+        bar = console.progress(loader, n, f"epoch {epoch + 1}/{args.epochs}")
         try:
             for i, batch in enumerate(bar):
                 if i < skip:
@@ -378,22 +392,42 @@ def train(args: argparse.Namespace, device: str) -> int:
                     stats = trainer.step(real, minigan.tensor(batch[1], device=device))
                 else:
                     stats = trainer.step(real)
+                bad = non_finite_stats(stats, ("d_loss", "g_loss"))
+                if bad:
+                    losses = ", ".join(f"{k} = {v}" for k, v in bad.items())
+                    return diverged(console, run, epoch, args.epochs, i + 1, n, f"loss {losses}")
                 sums.add(stats)
                 done = i + 1
-                if hasattr(bar, "set_postfix") and (done % 10 == 0 or done == len(loader)):
+                if hasattr(bar, "set_postfix") and (done % 10 == 0 or done == n):
                     bar.set_postfix(
                         d=f"{sums.values()['d_loss'] / done:.3f}",
                         g=f"{sums.values()['g_loss'] / done:.3f}",
                     )
+                if console.step_line_due(done, n):
+                    totals = sums.values()
+                    console.info(
+                        f"epoch {epoch + 1}/{args.epochs}, step {done}/{n}: "
+                        f"D loss {totals['d_loss'] / done:.4f}, "
+                        f"G loss {totals['g_loss'] / done:.4f}"
+                    )
         except KeyboardInterrupt:
-            path = run.save(trainer.state_dict(), epoch, done, sums.values())
-            print(
+            state = trainer.state_dict()
+            if non_finite_arrays(state):
+                return diverged(
+                    console, run, epoch, args.epochs, done, n, "interrupted; parameters not finite"
+                )
+            path = run.save(state, epoch, done, sums.values())
+            console.summary(
                 f"\ninterrupted: saved {path} (epoch {epoch + 1}, batch {done}); "
                 f"continue with --resume {path}"
             )
             return 130
+        state = trainer.state_dict()
+        bad_params = non_finite_arrays(state)
+        if bad_params:
+            what = f"parameters not finite ({', '.join(bad_params[:3])})"
+            return diverged(console, run, epoch, args.epochs, n, n, what)
         seconds = time.perf_counter() - started
-        n = len(loader)
         totals = sums.values()
         row = {"epoch": epoch + 1, **{k: totals[k] / n for k in keys}, "seconds": round(seconds, 3)}
         if skip:
@@ -408,8 +442,8 @@ def train(args: argparse.Namespace, device: str) -> int:
         run.metrics.append(row)
         plot_metrics(run.metrics.rows, run.out_dir / "metrics.png")
         run.partial = {}
-        run.save(trainer.state_dict(), epoch + 1, 0, {})
-        print(
+        run.save(state, epoch + 1, 0, {})
+        console.info(
             f"epoch {epoch + 1}/{args.epochs}: D loss {row['d_loss']:.4f}, "
             f"G loss {row['g_loss']:.4f}, "
             f"D(x) {row['d_real']:.3f}, D(G(z)) {row['d_fake']:.3f}, {seconds:.1f}s -> {grid.name}"
@@ -419,27 +453,45 @@ def train(args: argparse.Namespace, device: str) -> int:
                 else ""
             )
         )
+    done_epochs = len(run.metrics.rows)
+    last = (
+        f"D loss {row['d_loss']:.4f}, G loss {row['g_loss']:.4f}"
+        + (f", FID {row['eval_fid']:.2f}" if "eval_fid" in row else "")
+        if row
+        else "nothing left to train"
+    )
+    console.summary(
+        f"done: {done_epochs}/{args.epochs} epochs, {last}, "
+        f"{time.perf_counter() - run.started:.1f}s; checkpoint {run.checkpoint_path}"
+    )
     return 0
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Every option checked before any work: exit code 2 and one line naming it."""
+    fail = parser.error
+    check_common_args(parser, args)
+    check_int(fail, "--latent-dim", args.latent_dim, 1)
+    check_int(fail, "--width", args.width, 1)
+    check_float(fail, "--ema", args.ema, 0.0, 1.0, note=" (0 = off)")
+    check_float(fail, "--d-dropout", args.d_dropout, 0.0, 1.0)
+    check_float(fail, "--beta1", args.beta1, 0.0, 1.0)
+    check_float(fail, "--label-smoothing", args.label_smoothing, 0.0, 1.0)
+    check_int(fail, "--n-critic", args.n_critic, 1)
+    check_int(fail, "--eval-every", args.eval_every, 0, note=" (0 = never)")
+    check_int(fail, "--eval-n", args.eval_n, 2)
+    if args.sample_class is not None and args.sample is None:
+        parser.error("argument --sample-class: only applies with --sample N")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_common_args(parser, args)
-    if args.sample is not None and args.sample < 1:
-        parser.error(f"--sample must be >= 1, got {args.sample}")
-    if args.sample_class is not None and args.sample is None:
-        parser.error("--sample-class only applies with --sample N")
-    if not 0.0 <= args.ema < 1.0:
-        parser.error(f"--ema must be in [0, 1) (0 = off), got {args.ema}")
-    if args.width < 1:
-        parser.error(f"--width must be >= 1, got {args.width}")
-    if args.eval_every < 0 or args.eval_n < 2:
-        parser.error("--eval-every must be >= 0 and --eval-n >= 2")
-    device = choose_device(args.device)
+    check_args(parser, args)
+    device = choose_device(args.device, quiet=args.quiet)
     if args.sample is not None:
-        return sample_mode(args, device)
-    return train(args, device)
+        return sample_mode(args, device, parser.error)
+    return train(args, device, parser.error)
 
 
 if __name__ == "__main__":

@@ -31,12 +31,19 @@ import minigan
 from minigan import optim
 from minigan.data import DataLoader, DatasetError, load_mnist, scale_images
 from minigan.experiment import (
+    Console,
+    Fail,
     Run,
     RunningSums,
     add_common_args,
     check_common_args,
+    check_data_size,
+    check_int,
     choose_device,
-    progress,
+    diverged,
+    non_finite_arrays,
+    non_finite_stats,
+    prepare_out_dir,
     read_checkpoint,
     resume_run,
 )
@@ -117,7 +124,7 @@ def evaluate(model: VAE, x_test: np.ndarray, device: str, batch_size: int = 1000
     return total / len(x_test)
 
 
-def sample_mode(args: argparse.Namespace, device: str) -> int:
+def sample_mode(args: argparse.Namespace, device: str, fail: Fail) -> int:
     if args.resume is None:
         print(
             "error: --sample needs --resume CKPT (the checkpoint to sample from)", file=sys.stderr
@@ -130,13 +137,14 @@ def sample_mode(args: argparse.Namespace, device: str) -> int:
     with minigan.no_grad():
         images = model.sample(args.sample, device).numpy().reshape(-1, 28, 28)
     out = Path(args.sample_out or Path(args.out or Path(args.resume).parent) / "samples.npy")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    prepare_out_dir(fail, out.parent, "--sample-out" if args.sample_out else "--out")
     np.save(out, to_uint8(images, "unit"))
     print(f"wrote {images.shape[0]} samples {images.shape} uint8 to {out}")
     return 0
 
 
-def train(args: argparse.Namespace, device: str) -> int:
+def train(args: argparse.Namespace, device: str, fail: Fail) -> int:
+    console = Console(args.quiet, args.no_progress, args.log_every)
     ckpt = read_checkpoint(args.resume, KIND) if args.resume else None
     config = ckpt["config"] if ckpt else {"kind": KIND, **{k: getattr(args, k) for k in MODEL_KEYS}}
     out_dir = args.out or (str(Path(args.resume).parent) if args.resume else "runs/vae")
@@ -145,36 +153,42 @@ def train(args: argparse.Namespace, device: str) -> int:
         train_images, _ = load_mnist("train", args.data_dir)
         test_images, _ = load_mnist("test", args.data_dir)
     except DatasetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        console.error(str(exc))
         return 2
+    used = check_data_size(fail, args, len(train_images), config["batch_size"])
+    train_images = train_images[:used]
     if args.subset:
-        train_images = train_images[: args.subset]
         test_images = test_images[: max(args.subset // 6, 100)]
+    prepare_out_dir(fail, out_dir)
     x_train = scale_images(train_images, "unit").reshape(len(train_images), -1)
     x_test = scale_images(test_images, "unit").reshape(len(test_images), -1)
     loader = DataLoader(x_train, batch_size=config["batch_size"], shuffle=True, seed=config["seed"])
     model, opt = build(config, device)
-    run = Run(out_dir, config, resuming=ckpt is not None)
+    run = Run(out_dir, config, resuming=ckpt is not None, quiet=args.quiet)
     if ckpt:
         load_state(model, opt, resume_run(run, ckpt))
-        print(f"resumed from {args.resume} at epoch {run.start_epoch + 1}, batch {run.start_batch}")
+        console.info(
+            f"resumed from {args.resume} at epoch {run.start_epoch + 1}, batch {run.start_batch}"
+        )
     rng = np.random.default_rng(config["seed"] + 12345)
     z_fixed = minigan.tensor(
         rng.standard_normal((64, config["latent_dim"])).astype(np.float32), device=device
     )
     x_show = minigan.tensor(x_test[:32], device=device)
     x_ends = (minigan.tensor(x_test[:1], device=device), minigan.tensor(x_test[1:2], device=device))
-    print(
+    console.info(
         f"VAE: {model.num_parameters():,} parameters; {len(loader)} batches per epoch; "
         f"output in {run.out_dir}"
     )
+    row: dict = {}
     for epoch in range(run.start_epoch, args.epochs):
         loader.set_epoch(epoch)
         skip = run.start_batch if epoch == run.start_epoch else 0
         sums = RunningSums(("loss_sum", "samples"), run.partial if skip else None)
         done = skip
         started = time.perf_counter()
-        bar = progress(loader, len(loader), f"epoch {epoch + 1}/{args.epochs}", args.no_progress)
+        n = len(loader)
+        bar = console.progress(loader, n, f"epoch {epoch + 1}/{args.epochs}")
         try:
             for i, (batch,) in enumerate(bar):
                 if i < skip:
@@ -183,20 +197,39 @@ def train(args: argparse.Namespace, device: str) -> int:
                 opt.zero_grad()
                 logits, mu, logvar = model(xb)
                 loss = vae_loss(logits, xb, mu, logvar)
+                bad = non_finite_stats({"loss": loss}, ("loss",))
+                if bad:
+                    what = f"loss = {bad.get('loss', bad.get('sum'))}"
+                    return diverged(console, run, epoch, args.epochs, i + 1, n, what)
                 loss.backward()
                 opt.step()
                 sums.add({"loss_sum": loss, "samples": 1.0}, weight=len(batch))
                 done = i + 1
-                if hasattr(bar, "set_postfix") and (done % 10 == 0 or done == len(loader)):
+                if hasattr(bar, "set_postfix") and (done % 10 == 0 or done == n):
                     totals = sums.values()
                     bar.set_postfix(loss=f"{totals['loss_sum'] / totals['samples']:.2f}")
+                if console.step_line_due(done, n):
+                    totals = sums.values()
+                    console.info(
+                        f"epoch {epoch + 1}/{args.epochs}, step {done}/{n}: "
+                        f"train loss {totals['loss_sum'] / totals['samples']:.2f}"
+                    )
         except KeyboardInterrupt:
-            path = run.save(state_of(model, opt), epoch, done, sums.values())
-            print(
+            state = state_of(model, opt)
+            if non_finite_arrays(state):
+                what = "interrupted; parameters not finite"
+                return diverged(console, run, epoch, args.epochs, done, n, what)
+            path = run.save(state, epoch, done, sums.values())
+            console.summary(
                 f"\ninterrupted: saved {path} (epoch {epoch + 1}, batch {done}); "
                 f"continue with --resume {path}"
             )
             return 130
+        state = state_of(model, opt)
+        bad_params = non_finite_arrays(state)
+        if bad_params:
+            what = f"parameters not finite ({', '.join(bad_params[:3])})"
+            return diverged(console, run, epoch, args.epochs, n, n, what)
         seconds = time.perf_counter() - started
         test_loss = evaluate(model, x_test, device)
         row = {
@@ -241,24 +274,38 @@ def train(args: argparse.Namespace, device: str) -> int:
             )
         run.metrics.append(row)
         run.partial = {}
-        run.save(state_of(model, opt), epoch + 1, 0, {})
-        print(
+        run.save(state, epoch + 1, 0, {})
+        console.info(
             f"epoch {epoch + 1}/{args.epochs}: train loss {row['train_loss']:.2f}, "
             f"test loss {test_loss:.2f}, {seconds:.1f}s"
         )
+    last = (
+        f"train loss {row['train_loss']:.2f}, test loss {row['test_loss']:.2f}"
+        if row
+        else "nothing left to train"
+    )
+    console.summary(
+        f"done: {len(run.metrics.rows)}/{args.epochs} epochs, {last}, "
+        f"{time.perf_counter() - run.started:.1f}s; checkpoint {run.checkpoint_path}"
+    )
     return 0
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Every option checked before any work: exit code 2 and one line naming it."""
+    check_common_args(parser, args)
+    check_int(parser.error, "--hidden", args.hidden, 1)
+    check_int(parser.error, "--latent-dim", args.latent_dim, 1)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_common_args(parser, args)
-    if args.sample is not None and args.sample < 1:
-        parser.error(f"--sample must be >= 1, got {args.sample}")
-    device = choose_device(args.device)
+    check_args(parser, args)
+    device = choose_device(args.device, quiet=args.quiet)
     if args.sample is not None:
-        return sample_mode(args, device)
-    return train(args, device)
+        return sample_mode(args, device, parser.error)
+    return train(args, device, parser.error)
 
 
 if __name__ == "__main__":

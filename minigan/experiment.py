@@ -6,11 +6,16 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .device import resolve_device
 from .random import get_rng_state, manual_seed, set_rng_state
@@ -45,8 +50,8 @@ def add_common_args(
     parser.add_argument(
         "--data-dir",
         default=None,
-        help="directory with the MNIST IDX files "
-        "(default: $MINIGAN_DATA_DIR, else the repo's data/mnist)",
+        help="directory with the MNIST IDX files (default: $MINIGAN_DATA_DIR, else the "
+        "data/mnist folder next to the minigan package in a source checkout)",
     )
     parser.add_argument(
         "--resume",
@@ -62,29 +67,222 @@ def add_common_args(
         metavar="N",
         help="train on the first N training images only (quick runs and tests)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="disable the progress bar")
+    output = parser.add_argument_group("what is printed")
+    output.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar, even on a terminal (then the same lines as without one)",
+    )
+    output.add_argument(
+        "--log-every",
+        type=int,
+        default=100,
+        metavar="N",
+        help="without a progress bar (output not a terminal, or --no-progress), also print "
+        "a line every N training steps; 0 = only one line per epoch (default: 100)",
+    )
+    output.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="print only errors and the final summary line",
+    )
+
+
+# ----- validation of the options, before any work ------------------------------------
+
+Fail = Callable[[str], Any]  # argparse's parser.error: prints usage + message, exits 2
+
+
+def check_int(
+    fail: Fail, option: str, value: int | None, low: int, high: int | None = None, note: str = ""
+) -> None:
+    """`value` (None = not given) must be in [low, high]; otherwise `fail` names `option`."""
+    if value is None:
+        return
+    if value < low or (high is not None and value > high):
+        accepted = f">= {low}" if high is None else f"in {low}..{high}"
+        fail(f"argument {option}: must be {accepted}{note}, got {value}")
+
+
+def check_float(
+    fail: Fail,
+    option: str,
+    value: float,
+    low: float,
+    high: float | None = None,
+    low_open: bool = False,
+    note: str = "",
+) -> None:
+    """`value` must be finite and in [low, high) (or (low, ...) when `low_open`)."""
+    ok = math.isfinite(value) and (value > low if low_open else value >= low)
+    if high is not None:
+        ok = ok and value < high
+        accepted = f"in {'(' if low_open else '['}{low:g}, {high:g})"
+    else:
+        accepted = f"a finite number {'>' if low_open else '>='} {low:g}"
+    if not ok:
+        fail(f"argument {option}: must be {accepted}{note}, got {value}")
 
 
 def check_common_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Reject impossible values with argparse's usual message."""
-    if args.epochs < 0:
-        parser.error(f"--epochs must be >= 0, got {args.epochs}")
-    if args.batch_size < 1:
-        parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.lr <= 0:
-        parser.error(f"--lr must be > 0, got {args.lr}")
-    if args.subset is not None and args.subset < args.batch_size:
-        parser.error(f"--subset ({args.subset}) must be at least --batch-size ({args.batch_size})")
+    """Reject impossible values of the common options with argparse's usual message (exit
+    code 2, one line naming the option and the accepted range). What depends on the data
+    set's size is checked by `check_data_size` once the data is loaded."""
+    fail = parser.error
+    check_int(fail, "--epochs", args.epochs, 1)
+    check_int(fail, "--batch-size", args.batch_size, 1)
+    check_float(fail, "--lr", args.lr, 0.0, low_open=True)
+    check_int(fail, "--seed", args.seed, 0, 2**63 - 1)
+    check_int(fail, "--subset", args.subset, 1)
+    check_int(fail, "--log-every", args.log_every, 0, note=" (0 = only per-epoch lines)")
+    if getattr(args, "sample", None) is not None:
+        check_int(fail, "--sample", args.sample, 1)
 
 
-def choose_device(choice: str) -> str:
+def check_data_size(fail: Fail, args: argparse.Namespace, available: int, batch_size: int) -> int:
+    """After loading: --subset at most the training set's size and the batch size (from the
+    options, or from the checkpoint when resuming) at most the images trained on. Returns
+    the number of training images used."""
+    check_int(fail, "--subset", args.subset, 1, available, note=" (the training set's size)")
+    used = args.subset or available
+    if batch_size > used:
+        what = f"--subset {args.subset}" if args.subset else "the training set's size"
+        fail(f"argument --batch-size: must be in 1..{used} ({what}), got {batch_size}")
+    return used
+
+
+def prepare_out_dir(fail: Fail, out_dir: str | os.PathLike, option: str = "--out") -> Path:
+    """Create the output directory and check a file can be written in it, before any
+    training: a read-only or impossible --out is refused with a message naming it."""
+    path = Path(out_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        fail(f"argument {option}: cannot write to the output directory {str(path)!r} ({reason})")
+    return path
+
+
+# ----- a loss or parameters that stop being finite ------------------------------------
+
+DIVERGED_EXIT_CODE = 3
+
+
+def non_finite_stats(stats: dict[str, Any], keys: tuple[str, ...]) -> dict[str, float] | None:
+    """None if every `stats[k]` is finite, else {key: value} of those that are not.
+
+    One host copy of one scalar per call on a GPU (the sum of the keys; NaN or inf in any
+    makes the sum non-finite), so it is cheap enough to run every step."""
+    total = None
+    for k in keys:
+        value = stats[k]
+        data = value.data if hasattr(value, "data") else value
+        total = data if total is None else total + data
+    if total is None or math.isfinite(float(total)):
+        return None
+    bad = {}
+    for k in keys:
+        value = stats[k]
+        v = float(value.data if hasattr(value, "data") else value)
+        if not math.isfinite(v):
+            bad[k] = v
+    return bad or {"sum": float(total)}
+
+
+def non_finite_arrays(state: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of the floating-point arrays in a (nested) state that hold NaN or inf."""
+    bad: list[str] = []
+    if isinstance(state, dict):
+        for k, v in state.items():
+            bad += non_finite_arrays(v, f"{prefix}{k}.")
+    elif isinstance(state, list | tuple):
+        for i, v in enumerate(state):
+            bad += non_finite_arrays(v, f"{prefix}{i}.")
+    elif isinstance(state, np.ndarray) and state.dtype.kind in "fc":
+        if not np.isfinite(state).all():
+            bad.append(prefix.rstrip("."))
+    elif isinstance(state, float) and not math.isfinite(state):
+        bad.append(prefix.rstrip("."))
+    return bad
+
+
+def diverged(
+    console: Console, run: Run, epoch: int, epochs: int, step: int, steps: int, what: str
+) -> int:
+    """Print why the run stops (a loss or parameters not finite), where the last good
+    checkpoint is, and return the exit code. Nothing is saved: the checkpoint on disk
+    stays the last one written with finite values."""
+    if run.checkpoint_path.exists() and run.last_saved is not None:
+        kept = f"the last good checkpoint is {run.checkpoint_path} ({run.last_saved})"
+    else:
+        kept = "no checkpoint of this run was written"
+    console.error(
+        f"{what} at epoch {epoch + 1}/{epochs}, step {step}/{steps}: training diverged, "
+        f"stopped without saving; {kept}. Try a smaller --lr."
+    )
+    return DIVERGED_EXIT_CODE
+
+
+# ----- what is printed ------------------------------------------------------------------
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class Console:
+    """What a training run prints, chosen by where it goes.
+
+    On a terminal: a tqdm progress bar per epoch and one line per epoch. Otherwise (a log
+    file, a pipe, CI) or with --no-progress: no bar (no carriage returns), one line per
+    epoch and one every --log-every steps. --quiet: errors and the final summary only.
+    """
+
+    def __init__(self, quiet: bool = False, no_progress: bool = False, log_every: int = 100):
+        self.quiet = quiet
+        self.log_every = log_every
+        self.bar = not quiet and not no_progress and _isatty(sys.stderr)
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            print(message, flush=True)
+
+    def error(self, message: str) -> None:
+        print(f"error: {message}", file=sys.stderr, flush=True)
+
+    def summary(self, message: str) -> None:
+        print(message, flush=True)
+
+    def progress(self, iterable: Any, total: int, desc: str) -> Any:
+        return progress(iterable, total, desc, disable=not self.bar)
+
+    def step_line_due(self, done: int, total: int) -> bool:
+        """Whether to print a line after step `done` of `total` (no bar; not the last step,
+        which the epoch's line reports)."""
+        return (
+            not self.bar
+            and not self.quiet
+            and self.log_every > 0
+            and done % self.log_every == 0
+            and done != total
+        )
+
+
+def choose_device(choice: str, quiet: bool = False) -> str:
     """Resolve --device, print the decision, exit with a clear message if impossible."""
     try:
         device, why = resolve_device(choice)
     except (RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    print(f"device: {why}")
+    if not quiet:
+        print(f"device: {why}")
     return device
 
 
@@ -131,11 +329,18 @@ class Run:
     """
 
     def __init__(
-        self, out_dir: str | os.PathLike, config: dict[str, Any], resuming: bool = False
+        self,
+        out_dir: str | os.PathLike,
+        config: dict[str, Any],
+        resuming: bool = False,
+        quiet: bool = False,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.config = config
+        self.quiet = quiet
+        #: what the checkpoint on disk holds ("end of epoch 2"), None until one is written
+        self.last_saved: str | None = None
         if not resuming:
             self._keep_previous_checkpoint()
         self.start_epoch = 0
@@ -150,6 +355,8 @@ class Run:
         if self.checkpoint_path.exists():
             kept = self.checkpoint_path.with_name(PREVIOUS_CHECKPOINT_NAME)
             os.replace(self.checkpoint_path, kept)
+            if self.quiet:
+                return
             print(
                 f"note: {self.out_dir} already held a checkpoint; it was moved to {kept.name} "
                 f"(to continue that run instead, use --resume {kept})"
@@ -172,7 +379,11 @@ class Run:
             "partial": dict(partial),
             "metrics": self.metrics.rows,
         }
-        return save_checkpoint(payload, self.checkpoint_path)
+        path = save_checkpoint(payload, self.checkpoint_path)
+        self.last_saved = (
+            f"end of epoch {epoch}" if batch == 0 else f"epoch {epoch + 1}, step {batch}"
+        )
+        return path
 
 
 def read_checkpoint(path: str | os.PathLike, kind: str) -> dict[str, Any]:
@@ -197,6 +408,11 @@ def resume_run(run: Run, ckpt: dict[str, Any]) -> dict[str, Any]:
     run.start_batch = int(ckpt["batch"])
     run.partial = dict(ckpt.get("partial", {}))
     run.metrics = MetricsLog(run.out_dir, ckpt.get("metrics", []))
+    run.last_saved = (
+        f"end of epoch {run.start_epoch}"
+        if run.start_batch == 0
+        else f"epoch {run.start_epoch + 1}, step {run.start_batch}"
+    )
     return ckpt["state"]
 
 
