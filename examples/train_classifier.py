@@ -5,18 +5,21 @@
 # the real-data floor of the metric (FID of 10k training images, score of the test set).
 """Train the classifier used by minigan's sample-quality metric.
 
-Writes (by default into minigan/metrics/, the committed location):
-  mnist_classifier.npz      the float32 weights (loaded by minigan.metrics.load_classifier)
+Each run writes into a new numbered directory OUT/run-NNN (default OUT: runs/classifier),
+never over an existing file:
+  mnist_classifier.npz      the float32 weights (minigan.metrics.load_classifier(PATH))
   mnist_classifier.json     test accuracy, epochs, seed, date, timings, sha256, the floor
   mnist_test_stats.npz      mean/covariance of the test set's features (FID reference)
 
-After retraining, paste the printed sha256 into WEIGHTS_SHA256 in
-minigan/metrics/classifier.py (the metric refuses weights it does not recognise), and
-update the numbers in docs/metrics.md.
+The packaged weights in minigan/metrics/ (what the metric uses by default) are replaced
+only on request: --install-weights after training, or --install-from RUN_DIR for a
+finished run. Installing copies the three files and rewrites WEIGHTS_SHA256 in
+minigan/metrics/classifier.py; the numbers in docs/metrics.md must then be redone.
 
 Examples:
-  python examples/train_classifier.py                    # the committed weights
-  python examples/train_classifier.py --epochs 1 --out /tmp/clf/mnist_classifier.npz
+  python examples/train_classifier.py                    # -> runs/classifier/run-001/
+  python examples/train_classifier.py --epochs 1 --out /tmp/clf
+  python examples/train_classifier.py --install-from runs/classifier/run-001
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import argparse
 import datetime
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -38,7 +42,6 @@ from minigan.experiment import choose_device, progress
 from minigan.metrics import (
     DEFAULT_BATCH,
     DEFAULT_WEIGHTS,
-    WEIGHTS_SHA256,
     MNISTClassifier,
     classifier_outputs,
     cross_entropy,
@@ -54,6 +57,13 @@ from minigan.utils import atomic_write
 
 FLOOR_TRAIN_IMAGES = 10_000  # the floor compares train[:10000] with the test set
 
+#: Where --install-weights / --install-from put a run: the packaged weights' directory and
+#: the module whose WEIGHTS_SHA256 line is rewritten (module globals so tests can redirect).
+PACKAGE_DIR = DEFAULT_WEIGHTS.parent
+RECORDED_SHA_FILE = PACKAGE_DIR / "classifier.py"
+RUN_FILES = ("mnist_classifier.npz", "mnist_classifier.json", "mnist_test_stats.npz")
+_SHA_LINE = re.compile(r'^WEIGHTS_SHA256 = "[0-9a-f]*"$', re.MULTILINE)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -63,9 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument(
         "--out",
-        default=str(DEFAULT_WEIGHTS),
-        help="weights file to write; the .json and mnist_test_stats.npz go next to it "
-        "(default: the committed minigan/metrics/mnist_classifier.npz)",
+        default="runs/classifier",
+        help="directory for the runs: each run writes into a new OUT/run-NNN "
+        "(default: runs/classifier)",
+    )
+    parser.add_argument(
+        "--install-weights",
+        action="store_true",
+        help="after training, install the run as the packaged weights of minigan.metrics "
+        "(replaces minigan/metrics/mnist_classifier.npz and its WEIGHTS_SHA256)",
+    )
+    parser.add_argument(
+        "--install-from",
+        default=None,
+        metavar="RUN_DIR",
+        help="install a finished run (a directory written by this script) as the packaged "
+        "weights, without training",
     )
     parser.add_argument(
         "--device",
@@ -89,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--data-dir",
         default=None,
-        help="MNIST directory (default: $MINIGAN_DATA_DIR or data/mnist)",
+        help="MNIST, or other 28x28 IDX data under MNIST's file names (docs/data.md) "
+        "(default: $MINIGAN_DATA_DIR or data/mnist)",
     )
     parser.add_argument(
         "--subset",
@@ -191,7 +215,8 @@ def train(args: argparse.Namespace, device: str) -> int:
         )
     train_time = time.perf_counter() - started
 
-    out = Path(args.out)
+    run_dir = new_run_dir(Path(args.out))
+    out = run_dir / RUN_FILES[0]
     with atomic_write(out) as f:
         save_classifier(model, f)
     digest = file_sha256(out)
@@ -218,12 +243,93 @@ def train(args: argparse.Namespace, device: str) -> int:
     with atomic_write(out.with_suffix(".json")) as f:
         f.write((json.dumps(meta, indent=1) + "\n").encode())
     print(f"wrote {out.with_suffix('.json')}")
-    if out.resolve() == DEFAULT_WEIGHTS and digest != WEIGHTS_SHA256:
-        print(
-            "NOTE: the committed weights changed; set\n"
-            f'  WEIGHTS_SHA256 = "{digest}"\n'
-            "in minigan/metrics/classifier.py (and update the numbers in docs/metrics.md)."
+    if args.install_weights:
+        return install(run_dir)
+    print(
+        f"the packaged weights are unchanged; score with this classifier through "
+        f"evaluate_images(..., classifier={str(out)!r}), or make it the packaged one with\n"
+        f"  python examples/train_classifier.py --install-from {run_dir}"
+    )
+    return 0
+
+
+def new_run_dir(root: Path) -> Path:
+    """Create and return root/run-NNN, the first number not taken (never an existing dir)."""
+    if root.exists() and not root.is_dir():
+        raise SystemExit(f"error: --out {root} is a file; it must be a directory for runs")
+    root.mkdir(parents=True, exist_ok=True)
+    taken = [int(p.name[4:]) for p in root.glob("run-*") if p.name[4:].isdigit()]
+    number = max(taken, default=0) + 1
+    while True:
+        run_dir = root / f"run-{number:03d}"
+        try:
+            run_dir.mkdir()  # atomic: two runs started at once get different directories
+            return run_dir
+        except FileExistsError:
+            number += 1
+
+
+def install_weights(
+    run_dir: Path, package_dir: Path | None = None, sha_file: Path | None = None
+) -> str:
+    """Install a run's three files into `package_dir` and record the weights' sha256 in
+    `sha_file` (the WEIGHTS_SHA256 line). Checks everything before replacing anything.
+
+    Returns the installed sha256. Raises ValueError with the reason when the run is not
+    complete or its weights do not load / match the sha256 of their .json.
+    """
+    package_dir = PACKAGE_DIR if package_dir is None else package_dir
+    sha_file = RECORDED_SHA_FILE if sha_file is None else sha_file
+    missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
+    if missing:
+        raise ValueError(
+            f"{run_dir}: not a complete classifier run (missing {', '.join(missing)}; "
+            "a run trained with --skip-floor has no test statistics and cannot be installed)"
         )
+    weights = run_dir / RUN_FILES[0]
+    digest = file_sha256(weights)
+    meta = json.loads((run_dir / RUN_FILES[1]).read_text())
+    if meta.get("sha256") != digest:
+        raise ValueError(
+            f"{weights}: sha256 {digest} does not match {meta.get('sha256')} recorded in "
+            f"{run_dir / RUN_FILES[1]}; the run is corrupt"
+        )
+    load_classifier(weights, sha256=digest)  # loads: right architecture, readable
+    with np.load(run_dir / RUN_FILES[2], allow_pickle=False) as stats:
+        if str(stats["classifier_sha256"]) != digest:
+            raise ValueError(f"{run_dir / RUN_FILES[2]}: computed with other weights")
+    source = sha_file.read_text()
+    if len(_SHA_LINE.findall(source)) != 1:
+        raise ValueError(f"{sha_file}: no single WEIGHTS_SHA256 line to update")
+    for name in RUN_FILES:
+        with atomic_write(package_dir / name) as f:
+            f.write((run_dir / name).read_bytes())
+    with atomic_write(sha_file) as f:
+        f.write(_SHA_LINE.sub(f'WEIGHTS_SHA256 = "{digest}"', source).encode())
+    import minigan.metrics.classifier as classifier_module  # noqa: PLC0415
+    import minigan.metrics.scores as scores_module  # noqa: PLC0415
+
+    if package_dir.resolve() == classifier_module.DEFAULT_WEIGHTS.parent:
+        # this process's metric switches too (others read the rewritten module)
+        classifier_module.WEIGHTS_SHA256 = digest
+        scores_module._classifiers.clear()
+        scores_module._reference_cache.clear()
+    return digest
+
+
+def install(run_dir: Path) -> int:
+    """The CLI side of install_weights: print what happened, exit status 0 or 2."""
+    try:
+        digest = install_weights(run_dir)
+    except (ValueError, OSError) as exc:
+        print(f"error: cannot install {run_dir}: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"installed {run_dir} as the packaged classifier in {PACKAGE_DIR} and set "
+        f'WEIGHTS_SHA256 = "{digest}" in {RECORDED_SHA_FILE}.\n'
+        "Metric numbers from the previous weights are no longer comparable; redo the numbers "
+        "in docs/metrics.md."
+    )
     return 0
 
 
@@ -236,7 +342,7 @@ def real_data_floor(
     model = load_classifier(weights, device=device, sha256=digest)
     feats, logits = classifier_outputs(x_test, model, DEFAULT_BATCH, device)
     mu, cov = gaussian_fit(feats)
-    stats_path = weights.parent / "mnist_test_stats.npz"
+    stats_path = weights.parent / RUN_FILES[2]
     with atomic_write(stats_path) as f:
         np.savez(f, mu=mu, cov=cov, classifier_sha256=np.array(digest), n=np.array(len(x_test)))
     train_part = x_train[:FLOOR_TRAIN_IMAGES]
@@ -261,6 +367,10 @@ def real_data_floor(
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.install_from is not None:
+        return install(Path(args.install_from))
+    if args.install_weights and args.skip_floor:
+        parser.error("--install-weights needs the test statistics: drop --skip-floor")
     if args.epochs < 1:
         parser.error(f"--epochs must be >= 1, got {args.epochs}")
     if args.batch_size < 1:

@@ -8,6 +8,7 @@ import gzip
 import shutil
 import struct
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from minigan.data import (
     DataLoader,
     DatasetError,
     DatasetNotFoundError,
+    UnrecognisedDataWarning,
     default_data_dir,
     load_idx_dataset,
     load_mnist,
@@ -257,8 +259,10 @@ def test_env_var_overrides_data_dir(tmp_path, monkeypatch):
     assert default_data_dir() == tmp_path
     images, labels = load_mnist("test", verify=False)  # e.g. Fashion-MNIST
     assert images.shape == (3, 28, 28) and labels.shape == (3,)
-    with pytest.raises(DatasetError, match="md5 mismatch"):
-        load_mnist("test")  # same names, different content
+    # same names, different content: MNIST-format data, loaded and announced (docs/data.md)
+    with pytest.warns(UnrecognisedDataWarning, match=f"from {tmp_path}: 3 test images"):
+        again, _ = load_mnist("test")
+    np.testing.assert_array_equal(again, images)
 
 
 def test_env_var_pointing_nowhere(tmp_path, monkeypatch):
@@ -272,6 +276,127 @@ def test_wrong_image_shape_for_mnist(tmp_path):
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(2, np.uint8))
     with pytest.raises(DatasetError, match=r"\(N, 28, 28\)"):
         load_mnist("test", data_dir=tmp_path, verify=False)
+
+
+# ----------------------------------------------------------------- other MNIST-format data
+
+
+def write_idx_set(directory: Path, split: str, images, labels, gz: bool) -> tuple[Path, Path]:
+    """Write an (images, labels) pair under MNIST's file names (``.gz`` when ``gz``)."""
+    prefix = "train" if split == "train" else "t10k"
+    suffix = ".gz" if gz else ""
+    return (
+        write_idx(directory / f"{prefix}-images-idx3-ubyte{suffix}", np.asarray(images), gz=gz),
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte{suffix}", np.asarray(labels), gz=gz),
+    )
+
+
+def fashion_like(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return (
+        rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8),
+        (np.arange(n) % 10).astype(np.uint8),
+    )
+
+
+def no_warnings_load(*args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnrecognisedDataWarning)
+        return load_mnist(*args, **kwargs)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_unrecognised_data_loads_and_is_announced_once(tmp_path, gz):
+    images, labels = fashion_like(12)
+    write_idx_set(tmp_path, "train", images, labels, gz)
+    with pytest.warns(UnrecognisedDataWarning) as record:
+        x, y = load_mnist("train", data_dir=tmp_path)
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert message.startswith(f"using unrecognised IDX data from {tmp_path}: 12 training images")
+    assert "labels 0..9" in message
+    np.testing.assert_array_equal(x, images)
+    np.testing.assert_array_equal(y, labels)
+    x2, _ = no_warnings_load("train", data_dir=tmp_path)  # announced once, not every load
+    np.testing.assert_array_equal(x2, images)
+
+
+def test_unrecognised_data_through_the_env_var(tmp_path, monkeypatch):
+    images, labels = fashion_like(7)
+    write_idx_set(tmp_path, "test", images, labels, gz=True)
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
+    with pytest.warns(UnrecognisedDataWarning, match=f"from {tmp_path}: 7 test images"):
+        x, _ = load_mnist("test")
+    np.testing.assert_array_equal(x, images)
+
+
+def test_real_mnist_passes_md5_silently():
+    x, y = no_warnings_load("test", data_dir=REPO_MNIST)
+    assert x.shape == (10000, 28, 28) and np.bincount(y).tolist() == TEST_COUNTS
+
+
+def test_corrupt_copy_of_packaged_mnist_is_refused(tmp_path, monkeypatch):
+    # in the packaged data/mnist a mismatch means corruption, not another data set
+    import minigan.data.mnist as mnist_module
+
+    images, labels = fashion_like(5)
+    write_idx_set(tmp_path, "test", images, labels, gz=True)
+    monkeypatch.setattr(mnist_module, "_REPO_DATA_DIR", tmp_path)
+    with pytest.raises(DatasetError, match="md5 mismatch") as info:
+        load_mnist("test", data_dir=tmp_path)
+    message = str(info.value)
+    assert str(tmp_path / "t10k-images-idx3-ubyte.gz") in message
+    assert MNIST_MD5["t10k-images-idx3-ubyte"] in message and "packaged" in message
+
+
+def test_mnist_images_with_foreign_labels_are_refused(tmp_path):
+    # one file of the pair is MNIST's: the other is a corrupt copy, not another data set
+    shutil.copyfile(
+        REPO_MNIST / "t10k-images-idx3-ubyte.gz", tmp_path / "t10k-images-idx3-ubyte.gz"
+    )
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(10000, np.uint8))
+    with pytest.raises(DatasetError, match="md5 mismatch") as info:
+        load_mnist("test", data_dir=tmp_path)
+    assert str(tmp_path / "t10k-labels-idx1-ubyte") in str(info.value)
+    assert "t10k-images-idx3-ubyte.gz is MNIST's own file" in str(info.value)
+
+
+def _bad_sets():
+    good_x, good_y = fashion_like(6)
+    return {
+        "labels-as-images": (good_y, good_y, "images", r"IDX magic is 0x00000801.*swapped"),
+        "float-images": (good_x.astype(np.float32), good_y, "images", "0x00000d03"),
+        "images-as-labels": (good_x, good_x, "labels", r"IDX magic is 0x00000803.*swapped"),
+        "not-28x28": (np.zeros((6, 32, 32), np.uint8), good_y, "images", r"\(N, 28, 28\)"),
+        "count-mismatch": (good_x, good_y[:5], "images", "6 images but .* 5 labels"),
+        "label-range": (good_x, good_y + 5, "labels", r"0\.\.9 .* 5\.\.10"),
+        "empty": (good_x[:0], good_y[:0], "images", "empty"),
+    }
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("case", sorted(_bad_sets()))
+@pytest.mark.parametrize("verify", [True, False])
+def test_malformed_unknown_data_is_refused_naming_the_file(tmp_path, case, gz, verify):
+    images, labels, which, pattern = _bad_sets()[case]
+    paths = dict(zip(("images", "labels"), write_idx_set(tmp_path, "train", images, labels, gz)))
+    with pytest.raises(DatasetError, match=pattern) as info:
+        no_warnings_load("train", data_dir=tmp_path, verify=verify)
+    assert str(paths[which]) in str(info.value)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("what", ["images", "labels"])
+def test_truncated_or_bad_magic_unknown_data_is_refused(tmp_path, gz, what):
+    images, labels = fashion_like(6)
+    paths = dict(zip(("images", "labels"), write_idx_set(tmp_path, "test", images, labels, gz)))
+    path = paths[what]
+    data = idx_bytes(images if what == "images" else labels)
+    for cut, pattern in ((data[:-3], "truncated"), (b"\x12\x34" + data[2:], "not an IDX file")):
+        path.write_bytes(gzip.compress(cut) if gz else cut)
+        with pytest.raises(DatasetError, match=pattern) as info:
+            no_warnings_load("test", data_dir=tmp_path)
+        assert str(path) in str(info.value)
 
 
 # ----------------------------------------------------------------- DataLoader

@@ -4,8 +4,10 @@
 # hand-built probability tables for the score; real-data checks are orders of magnitude.
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import json
+import struct
 import sys
 from pathlib import Path
 
@@ -368,9 +370,9 @@ def test_evaluate_script_samples_a_gan_checkpoint(tmp_path, capsys):
 
 def test_train_classifier_script_smoke(tmp_path):
     script = _load_example("train_classifier")
-    out = tmp_path / "clf" / "weights.npz"
     argv = ["--epochs", "1", "--subset", "256", "--device", "cpu", "--no-progress"]
-    assert script.main([*argv, "--skip-floor", "--out", str(out)]) == 0
+    assert script.main([*argv, "--skip-floor", "--out", str(tmp_path / "clf")]) == 0
+    out = tmp_path / "clf" / "run-001" / "mnist_classifier.npz"
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["epochs"] == 1 and meta["sha256"] == file_sha256(out)
     assert 0.0 <= meta["test_accuracy"] <= 1.0 and "date" in meta
@@ -378,6 +380,146 @@ def test_train_classifier_script_smoke(tmp_path):
     assert model.sha256 == meta["sha256"]
     with pytest.raises(SystemExit):
         script.main(["--epochs", "0"])
+
+
+# ----- the packaged weights are never overwritten by accident ---------------------------------
+
+
+PACKAGED = ("mnist_classifier.npz", "mnist_classifier.json", "mnist_test_stats.npz")
+
+
+def _fake_package(tmp_path: Path) -> Path:
+    """A copy of the packaged weights, their metadata and classifier.py (the install target)."""
+    package = tmp_path / "package"
+    package.mkdir()
+    for name in (*PACKAGED, "classifier.py"):
+        (package / name).write_bytes((DEFAULT_WEIGHTS.parent / name).read_bytes())
+    return package
+
+
+def _redirect_install(script, monkeypatch, package: Path) -> None:
+    # DEFAULT_WEIGHTS too: the old script's default --out was that file
+    monkeypatch.setattr(script, "DEFAULT_WEIGHTS", package / "mnist_classifier.npz", raising=False)
+    monkeypatch.setattr(script, "PACKAGE_DIR", package, raising=False)
+    monkeypatch.setattr(script, "RECORDED_SHA_FILE", package / "classifier.py", raising=False)
+
+
+def _hashes(directory: Path) -> dict[str, str]:
+    return {name: file_sha256(directory / name) for name in (*PACKAGED, "classifier.py")}
+
+
+def _write_fashion_like(directory: Path, n_train: int, n_test: int) -> None:
+    """MNIST-format data that is not MNIST (MNIST's file names, random digits)."""
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        head = struct.pack(">4I", 0x803, n, 28, 28)
+        (directory / f"{prefix}-images-idx3-ubyte.gz").write_bytes(
+            gzip.compress(head + images.tobytes())
+        )
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        (directory / f"{prefix}-labels-idx1-ubyte").write_bytes(
+            struct.pack(">2I", 0x801, n) + labels.tobytes()
+        )
+
+
+def test_train_classifier_default_writes_a_new_run_dir_not_the_packaged_weights(
+    tmp_path, monkeypatch
+):
+    from minigan.data import UnrecognisedDataWarning
+
+    script = _load_example("train_classifier")
+    package = _fake_package(tmp_path)
+    _redirect_install(script, monkeypatch, package)
+    before, real_before = _hashes(package), _hashes(DEFAULT_WEIGHTS.parent)
+    data = tmp_path / "fashion"
+    data.mkdir()
+    _write_fashion_like(data, 256, 500)  # --data-dir takes any MNIST-format data
+    monkeypatch.chdir(tmp_path)
+    argv = ["--epochs", "1", "--subset", "128", "--batch-size", "64", "--device", "cpu"]
+    argv += ["--no-progress", "--skip-floor", "--data-dir", str(data)]
+    with pytest.warns(UnrecognisedDataWarning) as record:
+        assert script.main(argv) == 0
+    announced = " / ".join(str(w.message) for w in record)
+    assert "256 training images" in announced and "500 test images" in announced
+    assert script.main(argv) == 0
+    runs = tmp_path / "runs" / "classifier"
+    assert sorted(p.name for p in runs.iterdir()) == ["run-001", "run-002"]
+    for run in ("run-001", "run-002"):
+        weights = runs / run / "mnist_classifier.npz"
+        meta = json.loads(weights.with_suffix(".json").read_text())
+        assert meta["sha256"] == file_sha256(weights) and meta["train_images"] == 128
+    assert _hashes(package) == before
+    assert _hashes(DEFAULT_WEIGHTS.parent) == real_before
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(SystemExit, match="is a file"):
+        script.main([*argv, "--out", str(tmp_path / "afile")])
+
+
+def test_install_weights_replaces_the_package_and_its_recorded_sha256(tmp_path, monkeypatch):
+    script = _load_example("train_classifier")
+    package = _fake_package(tmp_path)
+    _redirect_install(script, monkeypatch, package)
+    real_before = _hashes(DEFAULT_WEIGHTS.parent)
+    argv = ["--epochs", "1", "--subset", "128", "--batch-size", "64", "--device", "cpu"]
+    argv += ["--no-progress", "--out", str(tmp_path / "runs")]
+    # a run without test statistics cannot be installed
+    with pytest.raises(SystemExit):
+        script.main([*argv, "--skip-floor", "--install-weights"])
+    assert script.main([*argv, "--skip-floor"]) == 0
+    assert script.main(["--install-from", str(tmp_path / "runs" / "run-001")]) == 2
+    assert file_sha256(package / "mnist_classifier.npz") == WEIGHTS_SHA256
+
+    assert script.main([*argv, "--install-weights"]) == 0
+    run = tmp_path / "runs" / "run-002"
+    digest = file_sha256(run / "mnist_classifier.npz")
+    assert digest != WEIGHTS_SHA256
+    for name in PACKAGED:
+        assert file_sha256(package / name) == file_sha256(run / name)
+    source = (package / "classifier.py").read_text()
+    assert f'WEIGHTS_SHA256 = "{digest}"' in source and WEIGHTS_SHA256 not in source
+    assert load_classifier(package / "mnist_classifier.npz", sha256=digest).sha256 == digest
+    assert _hashes(DEFAULT_WEIGHTS.parent) == real_before  # the real package: untouched
+    # --install-from puts a finished run back
+    assert script.main(["--install-from", str(tmp_path / "runs" / "run-002")]) == 0
+
+
+def test_packaged_weights_mismatch_names_file_hashes_and_reinstall(tmp_path, monkeypatch):
+    import minigan.metrics.classifier as classifier_module
+
+    bad = tmp_path / "mnist_classifier.npz"
+    data = bytearray(DEFAULT_WEIGHTS.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    monkeypatch.setattr(classifier_module, "DEFAULT_WEIGHTS", bad)
+    with pytest.raises(ClassifierWeightsError) as info:
+        load_classifier()
+    message = str(info.value)
+    assert str(bad) in message
+    assert WEIGHTS_SHA256 in message and file_sha256(bad) in message
+    assert "reinstall minigan" in message
+    bad.unlink()
+    with pytest.raises(ClassifierWeightsError, match=r"not found.*reinstall minigan"):
+        load_classifier()
+
+
+def test_metric_with_a_user_trained_classifier_from_its_path(tmp_path, test_set):
+    script = _load_example("train_classifier")
+    argv = ["--epochs", "1", "--subset", "128", "--batch-size", "64", "--device", "cpu"]
+    assert script.main([*argv, "--no-progress", "--skip-floor", "--out", str(tmp_path)]) == 0
+    weights = tmp_path / "run-001" / "mnist_classifier.npz"
+    images, _ = test_set
+    reference = (np.zeros(128), np.eye(128))
+    result = evaluate_images(images[:64], classifier=str(weights), reference=reference)
+    assert np.isfinite(result["fid"]) and 1 <= result["score"] <= 10
+    assert result != evaluate_images(images[:64], reference=reference)  # another classifier
+    # an explicit path is checked against the sha256 its run recorded
+    meta = json.loads(weights.with_suffix(".json").read_text())
+    meta["sha256"] = "0" * 64
+    weights.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ClassifierWeightsError, match="0{64}") as info:
+        load_classifier(weights)
+    assert str(weights) in str(info.value) and file_sha256(weights) in str(info.value)
 
 
 def test_random_shift_moves_each_image_within_bounds():

@@ -51,7 +51,10 @@ __all__ = [
 DEVICES = ("cpu", "cuda")
 
 # What to do when CuPy is missing, or installed but unable to reach a GPU.
-INSTALL_ADVICE = 'Install CuPy with `pip install -e ".[cuda]"` (see README, "Using a GPU").'
+INSTALL_ADVICE = (
+    "Install CuPy for your CUDA driver: `pip install cupy-cuda13x` (CUDA 13 driver) or "
+    "`pip install cupy-cuda12x` (CUDA 12), or minigan's `[cuda]` extra."
+)
 DRIVER_ADVICE = (
     "Check that an NVIDIA driver is installed and that `nvidia-smi` lists a GPU, and that "
     "the CuPy package matches the CUDA major version the driver supports (cupy-cuda13x "

@@ -30,7 +30,9 @@ __all__ = [
     "IDX_DTYPES",
     "DatasetError",
     "DatasetNotFoundError",
+    "idx_magic",
     "read_idx",
+    "read_idx_md5",
 ]
 
 #: Type byte -> element dtype. IDX stores multi-byte numbers big-endian ('>').
@@ -115,6 +117,23 @@ def _parse(path: Path, data: bytes) -> np.ndarray:
     array = np.frombuffer(data, dtype=dtype, count=math.prod(dims), offset=header_len)
     # astype() copies, giving a writable array in native byte order.
     return array.astype(dtype.newbyteorder("="), copy=True).reshape(dims)
+
+
+def idx_magic(array: np.ndarray) -> int:
+    """The IDX magic number (``0x0000TTDD``: type byte, ndim) that would store ``array``."""
+    native = {dt.newbyteorder("="): t for t, dt in IDX_DTYPES.items()}
+    return (native.get(array.dtype.newbyteorder("="), 0) << 8) | array.ndim
+
+
+def read_idx_md5(path: str | os.PathLike) -> tuple[np.ndarray, str]:
+    """Read an IDX file like ``read_idx`` and also return the md5 of its uncompressed bytes.
+
+    Format errors (bad magic, truncation, ...) are raised whatever the md5; the caller
+    decides what a known or unknown md5 means (``minigan.data.load_mnist``).
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    return _parse(path, data), hashlib.md5(data).hexdigest()
 
 
 def read_idx(path: str | os.PathLike, expected_md5: str | None = None) -> np.ndarray:

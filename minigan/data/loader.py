@@ -43,9 +43,7 @@ class DataLoader:
             raise ValueError("DataLoader arrays must have a leading (sample) dimension")
         lengths = [len(a) for a in arrays]
         if len(set(lengths)) != 1:
-            raise ValueError(
-                f"DataLoader arrays must have equal lengths, got {lengths}"
-            )
+            raise ValueError(f"DataLoader arrays must have equal lengths, got {lengths}")
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         if int(seed) != seed or seed < 0:
@@ -89,9 +87,7 @@ class DataLoader:
         epoch = self.epoch
         return self._batches(self.order(epoch), epoch)
 
-    def _batches(
-        self, order: np.ndarray | None, epoch: int
-    ) -> Iterator[tuple[np.ndarray, ...]]:
+    def _batches(self, order: np.ndarray | None, epoch: int) -> Iterator[tuple[np.ndarray, ...]]:
         for b in range(len(self)):
             start = b * self.batch_size
             stop = min(start + self.batch_size, self.num_samples)

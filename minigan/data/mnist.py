@@ -6,21 +6,32 @@ The data directory is, in order: the ``data_dir`` argument; the ``MINIGAN_DATA_D
 environment variable; the repository's own ``data/mnist``. Each file may be stored
 raw or gzip-compressed (``name`` or ``name.gz``). Nothing is cached: a full train
 set load takes well under a second.
+
+Other data in MNIST's format (Fashion-MNIST, KMNIST, your own 28x28 digits, with MNIST's
+file names) loads too: files whose md5 is MNIST's are MNIST; files the library does not
+recognise are checked for format (IDX magic, uint8 28x28 images, 1-D uint8 labels in
+0..9, as many labels as images, no truncation) and announced once per process with an
+``UnrecognisedDataWarning``, not rejected. A pair with one MNIST file and one
+mismatching file, or a mismatch in the packaged ``data/mnist``, is a corrupt copy of
+MNIST and is refused. See docs/data.md.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .idx import FIX_HINT, DatasetError, DatasetNotFoundError, read_idx
+from .idx import FIX_HINT, DatasetError, DatasetNotFoundError, idx_magic, read_idx, read_idx_md5
 
 __all__ = [
     "DATA_DIR_ENV",
     "MNIST_FILES",
     "MNIST_MD5",
+    "NUM_CLASSES",
+    "UnrecognisedDataWarning",
     "default_data_dir",
     "load_idx_dataset",
     "load_mnist",
@@ -43,7 +54,21 @@ MNIST_MD5: dict[str, str] = {
     "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
 
+#: Labels of MNIST-format data must be in 0..NUM_CLASSES-1 (the models have 10 classes).
+NUM_CLASSES = 10
+
+#: IDX magic numbers of MNIST's files: uint8 (0x08) with 3 dimensions / 1 dimension.
+IMAGES_MAGIC = 0x00000803
+LABELS_MAGIC = 0x00000801
+
 _REPO_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "mnist"
+
+#: (directory, split, images md5, labels md5) of the unrecognised data already announced.
+_announced: set[tuple[str, str, str, str]] = set()
+
+
+class UnrecognisedDataWarning(UserWarning):
+    """MNIST-format data whose files are not MNIST's (by md5) was loaded."""
 
 
 def default_data_dir() -> Path:
@@ -123,19 +148,61 @@ def load_idx_dataset(
     return images, labels
 
 
+def _check_mnist_format(
+    images_path: Path, images: np.ndarray, labels_path: Path, labels: np.ndarray
+) -> None:
+    """Refuse anything that is not an MNIST-format (images, labels) pair; messages name
+    the file. Truncation and bad IDX headers were already refused by the reader."""
+    for path, array, magic, what, layout in (
+        (images_path, images, IMAGES_MAGIC, "images", "3 dimensions: N x 28 x 28"),
+        (labels_path, labels, LABELS_MAGIC, "labels", "1 dimension: N"),
+    ):
+        found = idx_magic(array)
+        if found != magic:
+            swapped = found in (IMAGES_MAGIC, LABELS_MAGIC)
+            raise DatasetError(
+                f"{path}: not an MNIST-format {what} file: its IDX magic is 0x{found:08x} "
+                f"({array.dtype}, shape {array.shape}), expected 0x{magic:08x} (uint8, "
+                f"{layout}){'; images and labels files swapped?' if swapped else ''}. "
+                f"{FIX_HINT}"
+            )
+    if images.shape[1:] != (28, 28):
+        raise DatasetError(
+            f"{images_path}: expected uint8 images of shape (N, 28, 28), got "
+            f"{images.dtype} {images.shape}: minigan's models and metric take 28x28 images."
+        )
+    if len(images) != len(labels):
+        raise DatasetError(
+            f"count mismatch: {images_path} has {len(images)} images but "
+            f"{labels_path} has {len(labels)} labels; they must come from the same split."
+        )
+    if len(images) == 0:
+        raise DatasetError(f"{images_path}: the data set is empty (0 images).")
+    lo, hi = int(labels.min()), int(labels.max())
+    if hi >= NUM_CLASSES:
+        raise DatasetError(
+            f"{labels_path}: label values must be in 0..{NUM_CLASSES - 1} (MNIST-format data "
+            f"has {NUM_CLASSES} classes) but range over {lo}..{hi}."
+        )
+
+
 def load_mnist(
     split: str = "train",
     data_dir: str | os.PathLike | None = None,
     verify: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Load an MNIST split as ``(images, labels)``.
+    """Load an MNIST split (or the same split of a data set in MNIST's format).
 
     Args:
         split: ``"train"`` (60000 items) or ``"test"`` (10000 items).
-        data_dir: directory holding the four standard files (raw or ``.gz``);
+        data_dir: directory holding the standard files (raw or ``.gz``);
             ``None`` means ``default_data_dir()``.
-        verify: check each file's md5 against ``MNIST_MD5``. Pass ``False`` for a
-            dataset with the same layout but other content (e.g. Fashion-MNIST).
+        verify: compare each file's md5 with ``MNIST_MD5``. If both files are MNIST's,
+            that is MNIST. If neither is (e.g. Fashion-MNIST, which uses the same file
+            names), the data is format-checked and announced once with an
+            ``UnrecognisedDataWarning``. If only one is, or the directory is the packaged
+            ``data/mnist``, the mismatching file is a corrupt copy and is refused.
+            ``False`` skips the md5s (format checks only, no announcement).
 
     Returns:
         ``images`` uint8 of shape ``(N, 28, 28)``, ``labels`` uint8 of shape ``(N,)``.
@@ -143,7 +210,10 @@ def load_mnist(
     Raises:
         ValueError: unknown ``split``.
         DatasetNotFoundError: the directory or a file is missing.
-        DatasetError: a file is corrupt, fails the md5 check, or has the wrong shape.
+        DatasetError: a file is corrupt (bad gzip, bad IDX magic, truncated), is not
+            MNIST-format (not uint8 28x28 images, labels not 1-D or outside 0..9, label
+            count != image count), or is a corrupt copy of an MNIST file (md5, see
+            ``verify``). Every message names the file.
     """
     if split not in MNIST_FILES:
         raise ValueError(f"split must be one of {sorted(MNIST_FILES)}, got {split!r}")
@@ -153,23 +223,56 @@ def load_mnist(
         root = Path(data_dir).expanduser()
         if not root.is_dir():
             raise DatasetNotFoundError(
-                f"data directory {root} does not exist or is not a directory. "
-                f"{FIX_HINT}"
+                f"data directory {root} does not exist or is not a directory. {FIX_HINT}"
             )
     images_name, labels_name = MNIST_FILES[split]
     images_path = _find_file(root, images_name)
     labels_path = _find_file(root, labels_name)
-    images, labels = load_idx_dataset(
-        images_path,
-        labels_path,
-        images_md5=MNIST_MD5[images_name] if verify else None,
-        labels_md5=MNIST_MD5[labels_name] if verify else None,
-    )
-    if images.dtype != np.uint8 or images.shape[1:] != (28, 28):
-        raise DatasetError(
-            f"{images_path}: expected uint8 images of shape (N, 28, 28), got "
-            f"{images.dtype} {images.shape}."
+    if not verify:
+        images, labels = read_idx(images_path), read_idx(labels_path)
+        _check_mnist_format(images_path, images, labels_path, labels)
+        return images, labels
+    images, images_md5 = read_idx_md5(images_path)
+    labels, labels_md5 = read_idx_md5(labels_path)
+    _check_mnist_format(images_path, images, labels_path, labels)
+    known = {
+        images_path: images_md5 == MNIST_MD5[images_name],
+        labels_path: labels_md5 == MNIST_MD5[labels_name],
+    }
+    if all(known.values()):
+        return images, labels
+    packaged = root.resolve() == _REPO_DATA_DIR.resolve()
+    if packaged or any(known.values()):
+        path, name, actual = next(
+            (p, n, m)
+            for p, n, m in (
+                (images_path, images_name, images_md5),
+                (labels_path, labels_name, labels_md5),
+            )
+            if not known[p]
         )
-    if labels.dtype != np.uint8:
-        raise DatasetError(f"{labels_path}: expected uint8 labels, got {labels.dtype}.")
+        why = (
+            f"{root} is the packaged MNIST directory"
+            if packaged
+            else f"its partner {next(p for p in known if known[p]).name} is MNIST's own file"
+        )
+        raise DatasetError(
+            f"{path}: md5 mismatch: the uncompressed content hashes to {actual}, expected "
+            f"MNIST's {MNIST_MD5[name]}. The file is a corrupt copy of MNIST ({why}; other "
+            f"MNIST-format data sets are accepted only from a directory of your own, with "
+            f"none of MNIST's files). {FIX_HINT}"
+        )
+    key = (str(root.resolve()), split, images_md5, labels_md5)
+    if key not in _announced:
+        _announced.add(key)
+        kind = "training" if split == "train" else "test"
+        warnings.warn(
+            f"using unrecognised IDX data from {root}: {len(images)} {kind} images "
+            f"(28x28), labels {int(labels.min())}..{int(labels.max())}. Its files "
+            f"({images_path.name}, {labels_path.name}) are MNIST-format but not MNIST "
+            f"(md5 {images_md5}, {labels_md5}); if you meant MNIST, they are corrupt. "
+            f"The metric's classifier (minigan.metrics) is trained on MNIST digits.",
+            UnrecognisedDataWarning,
+            stacklevel=2,
+        )
     return images, labels

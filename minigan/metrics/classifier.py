@@ -22,12 +22,14 @@ weights (220k parameters) are a < 1 MB file committed next to this module,
 
 Because the metric is only comparable between runs scored with the *same* weights, the
 file's sha256 is recorded here (``WEIGHTS_SHA256``) and ``load_classifier`` refuses a file
-that does not match.
+that does not match. The training script never overwrites the packaged file: it writes to
+a run directory, and only ``--install-weights`` replaces the file and this hash.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -57,16 +59,33 @@ ARCH = "minigan-mnist-lenet-v1"
 #: Where the committed weights live (written by examples/train_classifier.py).
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "mnist_classifier.npz"
 
-#: sha256 of the committed ``mnist_classifier.npz``. Retraining changes it: the training
-#: script prints the new value, which must then be pasted here (and the docs' numbers redone).
+#: sha256 of the committed ``mnist_classifier.npz``. ``python examples/train_classifier.py
+#: --install-weights`` rewrites this line (and the docs' numbers must then be redone).
 WEIGHTS_SHA256 = "a5fe58fe7cad571877f68b78e7f557d1712abbe4f3391144619a73db93aaf74c"
 
 _REGENERATE = (
-    "Restore the committed file with `git checkout -- minigan/metrics/mnist_classifier.npz`, "
-    "or regenerate it with `python examples/train_classifier.py` (a few minutes on a CPU); "
-    "that script writes the file and prints its sha256, which must then replace "
-    "WEIGHTS_SHA256 in minigan/metrics/classifier.py."
+    "To restore the packaged classifier, reinstall minigan (e.g. `pip install "
+    "--force-reinstall minigan`; in a source checkout: `git checkout -- "
+    "minigan/metrics/mnist_classifier.npz minigan/metrics/classifier.py`). To use a "
+    "classifier you trained with `python examples/train_classifier.py`, pass its weights "
+    "file: load_classifier(PATH) or evaluate_images(..., classifier=PATH); "
+    "`python examples/train_classifier.py --install-from RUN_DIR` makes it the packaged one "
+    "(and updates WEIGHTS_SHA256)."
 )
+
+
+def _recorded_sha256(file: Path) -> str | None:
+    """The sha256 in the run's metadata next to a weights file (``X.npz`` -> ``X.json``)."""
+    meta = file.with_suffix(".json")
+    if not meta.is_file():
+        return None
+    try:
+        value = json.loads(meta.read_text()).get("sha256")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ClassifierWeightsError(
+            f"{meta}: cannot read the metadata of {file.name} ({type(exc).__name__}: {exc})."
+        ) from exc
+    return value if isinstance(value, str) else None
 
 
 class ClassifierWeightsError(RuntimeError):
@@ -202,26 +221,33 @@ def load_classifier(
       path: the .npz weights; None means the committed ``DEFAULT_WEIGHTS``.
       device: "cpu" or "cuda".
       sha256: the expected sha256 of the file. "recorded" (the default) means
-        ``WEIGHTS_SHA256`` for the default file and no check for an explicit `path`;
-        None skips the check.
+        ``WEIGHTS_SHA256`` for the default file and, for an explicit `path`, the
+        ``sha256`` in the .json the training script wrote next to it (no check when there
+        is none); None skips the check.
 
     The loaded model carries ``.sha256`` (of its file), which keys cached reference stats.
 
     Raises:
       ClassifierWeightsError: the file is missing, unreadable, has the wrong hash or the
-        wrong architecture; the message says how to restore or regenerate it.
+        wrong architecture; the message names the file (and for a wrong hash the expected
+        and actual sha256) and says how to restore it (reinstall minigan).
     """
     default = path is None
     file = DEFAULT_WEIGHTS if default else Path(path)
-    if sha256 == "recorded":
-        sha256 = WEIGHTS_SHA256 if default else None
     if not file.is_file():
         raise ClassifierWeightsError(f"{file}: classifier weights not found. {_REGENERATE}")
+    where = "the sha256 you passed"
+    if sha256 == "recorded":
+        if default:
+            sha256, where = WEIGHTS_SHA256, "WEIGHTS_SHA256 in minigan/metrics/classifier.py"
+        else:
+            sha256, where = _recorded_sha256(file), f"{file.with_suffix('.json').name}"
     digest = file_sha256(file)
     if sha256 is not None and digest != sha256:
         raise ClassifierWeightsError(
-            f"{file}: sha256 {digest} does not match the recorded {sha256} (corrupt, "
-            f"truncated, or retrained without updating WEIGHTS_SHA256). {_REGENERATE}"
+            f"{file}: sha256 mismatch: the file hashes to {digest}, but the expected "
+            f"sha256 (recorded in {where}) is {sha256}. The file does not match the expected "
+            f"weights (corrupt, truncated or replaced). {_REGENERATE}"
         )
     try:
         with np.load(file, allow_pickle=False) as data:

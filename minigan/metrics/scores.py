@@ -144,6 +144,19 @@ def default_classifier(device: str = "cpu") -> MNISTClassifier:
     return _classifiers[device]
 
 
+def _classifier(classifier: Any, device: str) -> Any:
+    """None -> the committed classifier; a path -> ``load_classifier(path)`` (checked against
+    the sha256 in its run's .json when there is one; loaded once per process); else as is."""
+    if classifier is None:
+        return default_classifier(device)
+    if isinstance(classifier, str | os.PathLike):
+        key = f"{Path(classifier).resolve()}@{device}"
+        if key not in _classifiers:
+            _classifiers[key] = load_classifier(classifier, device=device)
+        return _classifiers[key]
+    return classifier
+
+
 def classifier_outputs(
     images: Any,
     classifier: Any = None,
@@ -153,13 +166,14 @@ def classifier_outputs(
     """Run the classifier over uint8 images in batches: (features (N, F), logits (N, 10)).
 
     `classifier` is any object with ``features_and_logits(x) -> (Tensor, Tensor)`` for
-    x (B, 1, 28, 28) float32 in [0, 1] on `device` (default: ``default_classifier``).
+    x (B, 1, 28, 28) float32 in [0, 1] on `device`, or the path of a weights file written
+    by examples/train_classifier.py (default: ``default_classifier``).
     Results are float64 NumPy arrays.
     """
     x = check_images(images)
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    clf = default_classifier(device) if classifier is None else classifier
+    clf = _classifier(classifier, device)
     feats, logits = [], []
     with no_grad():
         for start in range(0, len(x), int(batch_size)):
@@ -274,7 +288,7 @@ def reference_stats(
             f"reference must be 'test', 'train', uint8 images or a (mu, cov) pair, got "
             f"{reference!r}"
         )
-    clf = default_classifier(device) if classifier is None else classifier
+    clf = _classifier(classifier, device)
     clf_key = getattr(clf, "sha256", None) or id(clf)
     key = (clf_key, reference, None if data_dir is None else str(Path(data_dir)))
     if key not in _reference_cache:
