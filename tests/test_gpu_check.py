@@ -68,6 +68,12 @@ def test_gan_scores_reads_the_last_epoch(gpu_check, tmp_path):
     )
     assert gpu_check.gan_scores(tmp_path) == "eval_fid 200.2, eval_score 7.5"
     assert gpu_check.gan_scores(tmp_path / "missing") == ""
+    # an --out folder with run directories: the latest run's metrics
+    (tmp_path / "out" / "run-002").mkdir(parents=True)
+    (tmp_path / "out" / "run-001").mkdir()
+    (tmp_path / "out" / "run-002" / "metrics.json").write_text('[{"eval_fid": 12.5}]')
+    (tmp_path / "out" / "run-001" / "metrics.json").write_text('[{"eval_fid": 99.5}]')
+    assert gpu_check.gan_scores(tmp_path / "out") == "eval_fid 12.5"
 
 
 def test_spent_budget_and_missing_sanitizer_fail_the_check(gpu_check, tmp_path, monkeypatch):

@@ -191,10 +191,14 @@ def tail(text: str, lines: int = 3) -> str:
 
 
 def gan_scores(run_dir: Path) -> str:
-    """The last epoch's FID and classifier score from a run's metrics.json ("" if none)."""
+    """The last epoch's FID and classifier score from a run's metrics.json ("" if none).
+    `run_dir` is the run itself or the --out folder holding run-NNN folders (the latest)."""
     path = run_dir / "metrics.json"
     if not path.is_file():
-        return ""
+        runs = sorted(run_dir.glob("run-*/metrics.json")) if run_dir.is_dir() else []
+        if not runs:
+            return ""
+        path = runs[-1]
     rows = json.loads(path.read_text())
     if isinstance(rows, dict):
         rows = rows.get("epochs", rows.get("rows", []))
