@@ -10,8 +10,8 @@ comparable between minigan runs, not with published Inception-network FIDs.
 Examples:
   python examples/evaluate.py samples.npy
   python examples/evaluate.py samples.npy --labels labels.npy --json scores.json
-  python examples/evaluate.py --checkpoint runs/gan/checkpoint.safetensors --n 10000
-  python examples/evaluate.py --checkpoint runs/vae/checkpoint.safetensors --save-samples vae.npy
+  python examples/evaluate.py --checkpoint runs/gan --n 10000      # the latest run in runs/gan
+  python examples/evaluate.py --checkpoint runs/vae/run-001 --save-samples vae.npy
 
 Checkpoints are read with the example script that wrote them (config["kind"]: "gan" ->
 examples/mnist_gan.py, "vae" -> examples/mnist_vae.py), imported from this directory:
@@ -39,7 +39,7 @@ import numpy as np
 
 import minigan
 from minigan.data import DatasetError
-from minigan.experiment import choose_device
+from minigan.experiment import choose_device, find_checkpoint
 from minigan.metrics import (
     DEFAULT_BATCH,
     ClassifierWeightsError,
@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint",
         metavar="CKPT",
         default=None,
-        help="a checkpoint of examples/mnist_gan.py or mnist_vae.py to sample from instead",
+        help="a checkpoint of examples/mnist_gan.py or mnist_vae.py to sample from instead: "
+        "the file, its run directory (OUT/run-NNN), or OUT (its latest run)",
     )
     parser.add_argument(
         "--n",
@@ -179,6 +180,10 @@ def sample_vae(module: ModuleType, ckpt: dict, n: int, device: str) -> tuple[np.
     return np.concatenate(chunks), None
 
 
+def _refuse(message: str) -> None:
+    raise EvaluationError(message)
+
+
 def sample_checkpoint(path: str, n: int, device: str, seed: int) -> tuple[np.ndarray, Any]:
     """(uint8 images (n, 28, 28), asked labels or None) drawn from a training checkpoint."""
     try:
@@ -217,6 +222,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     device = choose_device(args.device)
     labels = load_npy(args.labels, "labels") if args.labels else None
     if args.checkpoint:
+        # the file, its run directory, or the directory of runs (its latest run)
+        args.checkpoint = str(find_checkpoint(_refuse, args.checkpoint, "--checkpoint"))
         t0 = time.perf_counter()
         images, asked = sample_checkpoint(args.checkpoint, args.n, device, args.seed)
         print(

@@ -13,10 +13,13 @@ cgan-mlp and cgan-dcgan, which generate the digit you ask for.
 Examples:
   python examples/mnist_gan.py --device cpu --epochs 5
   python examples/mnist_gan.py --arch dcgan --ema 0.999 --epochs 5
-  python examples/mnist_gan.py --resume runs/gan/checkpoint.safetensors --epochs 10
-  python examples/mnist_gan.py --sample 1000 --resume runs/gan/checkpoint.safetensors
-  python examples/mnist_gan.py --sample 100 --sample-class 7 \
-      --resume runs/cgan/checkpoint.safetensors
+  python examples/mnist_gan.py --resume runs/gan --epochs 10   # the latest run, to 10 epochs
+  python examples/mnist_gan.py --sample 1000 --resume runs/gan/run-001
+  python examples/mnist_gan.py --sample 100 --sample-class 7 --resume runs/cgan
+
+Each run writes into its own new directory OUT/run-NNN (OUT: --out, default runs/gan) and
+OUT/latest points at the newest; --resume continues a run in its directory, with the options
+it was started with.
 """
 
 from __future__ import annotations
@@ -43,11 +46,18 @@ from minigan.experiment import (
     check_int,
     choose_device,
     diverged,
+    find_checkpoint,
+    finished_message,
     non_finite_arrays,
     non_finite_stats,
+    parse_args,
     prepare_out_dir,
     read_checkpoint,
+    restore_options,
     resume_run,
+    resumed_run_dir,
+    run_options,
+    start_run_dir,
 )
 from minigan.models import (
     EMA,
@@ -165,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument(
         "--sample-out",
         default=None,
-        help="where --sample writes (default: OUT/samples.npy); conditional models also "
+        help="where --sample writes (default: samples.npy in the run's directory, or in --out "
+        "if given); conditional models also "
         "write the labels next to it (samples_labels.npy)",
     )
     sampling.add_argument(
@@ -247,7 +258,8 @@ def generate(G: nn.Module, z: minigan.Tensor, labels: np.ndarray | None = None) 
 def sample_mode(args: argparse.Namespace, device: str, fail: Fail) -> int:
     if args.resume is None:
         print(
-            "error: --sample needs --resume CKPT (the checkpoint to sample from)", file=sys.stderr
+            "error: --sample needs --resume RUN (the run or checkpoint to sample from)",
+            file=sys.stderr,
         )
         return 2
     ckpt = read_checkpoint(args.resume, KIND)
@@ -340,11 +352,15 @@ def plot_metrics(rows: list[dict], path: Path) -> Path | None:
     return path
 
 
-def train(args: argparse.Namespace, device: str, fail: Fail) -> int:
+def train(args: argparse.Namespace, device: str, fail: Fail, ckpt: dict | None = None) -> int:
+    """Train a new run, or continue `ckpt` (read from args.resume, its options restored)."""
     console = Console(args.quiet, args.no_progress, args.log_every)
-    ckpt = read_checkpoint(args.resume, KIND) if args.resume else None
+    if ckpt is not None:
+        finished = finished_message(ckpt, args.epochs)
+        if finished:
+            console.summary(finished)
+            return 0
     config = ckpt["config"] if ckpt else {"kind": KIND, **{k: getattr(args, k) for k in MODEL_KEYS}}
-    out_dir = args.out or (str(Path(args.resume).parent) if args.resume else "runs/gan")
     minigan.manual_seed(config["seed"])
     try:
         images, labels = load_mnist("train", args.data_dir)
@@ -353,7 +369,10 @@ def train(args: argparse.Namespace, device: str, fail: Fail) -> int:
         return 2
     used = check_data_size(fail, args, len(images), config["batch_size"])
     images, labels = images[:used], labels[:used]
-    prepare_out_dir(fail, out_dir)
+    if ckpt is not None:
+        out_dir = resumed_run_dir(fail, args.resume, args.out)
+    else:
+        out_dir = start_run_dir(fail, args.out, "runs/gan")
     x = scale_images(images, "tanh").reshape(len(images), -1)
     conditional = num_classes(config) > 0
     arrays = (x, labels.astype(np.int64)) if conditional else (x,)
@@ -361,7 +380,7 @@ def train(args: argparse.Namespace, device: str, fail: Fail) -> int:
         *arrays, batch_size=config["batch_size"], shuffle=True, seed=config["seed"], drop_last=True
     )
     G, D, trainer = build_models(config, device)
-    run = Run(out_dir, config, resuming=ckpt is not None, quiet=args.quiet)
+    run = Run(out_dir, config, run_options(args))
     if ckpt:
         trainer.load_state_dict(resume_run(run, ckpt))
         console.info(
@@ -486,12 +505,20 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, given = parse_args(parser, argv)
     check_args(parser, args)
+    ckpt, overrides = None, []
+    if args.resume is not None:
+        args.resume = str(find_checkpoint(parser.error, args.resume))
+        if args.sample is None:  # training goes on with the run's options
+            ckpt = read_checkpoint(args.resume, KIND)
+            overrides = restore_options(parser.error, args, given, ckpt)
+    for line in overrides if not args.quiet else []:
+        print(line)
     device = choose_device(args.device, quiet=args.quiet)
     if args.sample is not None:
         return sample_mode(args, device, parser.error)
-    return train(args, device, parser.error)
+    return train(args, device, parser.error, ckpt)
 
 
 if __name__ == "__main__":

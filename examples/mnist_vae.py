@@ -15,7 +15,12 @@ Examples:
   python examples/mnist_vae.py --device cpu --epochs 10
   python examples/mnist_vae.py --arch conv --epochs 10
   python examples/mnist_vae.py --latent-dim 2 --epochs 10    # also draws the 2-d manifold
-  python examples/mnist_vae.py --sample 1000 --resume runs/vae/checkpoint.safetensors
+  python examples/mnist_vae.py --resume runs/vae --epochs 20   # the latest run, to 20 epochs
+  python examples/mnist_vae.py --sample 1000 --resume runs/vae/run-001
+
+Each run writes into its own new directory OUT/run-NNN (OUT: --out, default runs/vae) and
+OUT/latest points at the newest; --resume continues a run in its directory, with the options
+it was started with.
 """
 
 from __future__ import annotations
@@ -41,11 +46,18 @@ from minigan.experiment import (
     check_int,
     choose_device,
     diverged,
+    find_checkpoint,
+    finished_message,
     non_finite_arrays,
     non_finite_stats,
+    parse_args,
     prepare_out_dir,
     read_checkpoint,
+    restore_options,
     resume_run,
+    resumed_run_dir,
+    run_options,
+    start_run_dir,
 )
 from minigan.models import MLPVAE, VAE, ConvVAE, vae_loss
 from minigan.utils import save_image_grid, to_uint8
@@ -88,7 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
         "checkpoint given by --resume to --sample-out",
     )
     sampling.add_argument(
-        "--sample-out", default=None, help="where --sample writes (default: OUT/samples.npy)"
+        "--sample-out",
+        default=None,
+        help="where --sample writes (default: samples.npy in the run's directory, or in --out "
+        "if given)",
     )
     return parser
 
@@ -127,7 +142,8 @@ def evaluate(model: VAE, x_test: np.ndarray, device: str, batch_size: int = 1000
 def sample_mode(args: argparse.Namespace, device: str, fail: Fail) -> int:
     if args.resume is None:
         print(
-            "error: --sample needs --resume CKPT (the checkpoint to sample from)", file=sys.stderr
+            "error: --sample needs --resume RUN (the run or checkpoint to sample from)",
+            file=sys.stderr,
         )
         return 2
     ckpt = read_checkpoint(args.resume, KIND)
@@ -143,11 +159,15 @@ def sample_mode(args: argparse.Namespace, device: str, fail: Fail) -> int:
     return 0
 
 
-def train(args: argparse.Namespace, device: str, fail: Fail) -> int:
+def train(args: argparse.Namespace, device: str, fail: Fail, ckpt: dict | None = None) -> int:
+    """Train a new run, or continue `ckpt` (read from args.resume, its options restored)."""
     console = Console(args.quiet, args.no_progress, args.log_every)
-    ckpt = read_checkpoint(args.resume, KIND) if args.resume else None
+    if ckpt is not None:
+        finished = finished_message(ckpt, args.epochs)
+        if finished:
+            console.summary(finished)
+            return 0
     config = ckpt["config"] if ckpt else {"kind": KIND, **{k: getattr(args, k) for k in MODEL_KEYS}}
-    out_dir = args.out or (str(Path(args.resume).parent) if args.resume else "runs/vae")
     minigan.manual_seed(config["seed"])
     try:
         train_images, _ = load_mnist("train", args.data_dir)
@@ -159,12 +179,15 @@ def train(args: argparse.Namespace, device: str, fail: Fail) -> int:
     train_images = train_images[:used]
     if args.subset:
         test_images = test_images[: max(args.subset // 6, 100)]
-    prepare_out_dir(fail, out_dir)
+    if ckpt is not None:
+        out_dir = resumed_run_dir(fail, args.resume, args.out)
+    else:
+        out_dir = start_run_dir(fail, args.out, "runs/vae")
     x_train = scale_images(train_images, "unit").reshape(len(train_images), -1)
     x_test = scale_images(test_images, "unit").reshape(len(test_images), -1)
     loader = DataLoader(x_train, batch_size=config["batch_size"], shuffle=True, seed=config["seed"])
     model, opt = build(config, device)
-    run = Run(out_dir, config, resuming=ckpt is not None, quiet=args.quiet)
+    run = Run(out_dir, config, run_options(args))
     if ckpt:
         load_state(model, opt, resume_run(run, ckpt))
         console.info(
@@ -300,12 +323,20 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, given = parse_args(parser, argv)
     check_args(parser, args)
+    ckpt, overrides = None, []
+    if args.resume is not None:
+        args.resume = str(find_checkpoint(parser.error, args.resume))
+        if args.sample is None:  # training goes on with the run's options
+            ckpt = read_checkpoint(args.resume, KIND)
+            overrides = restore_options(parser.error, args, given, ckpt)
+    for line in overrides if not args.quiet else []:
+        print(line)
     device = choose_device(args.device, quiet=args.quiet)
     if args.sample is not None:
         return sample_mode(args, device, parser.error)
-    return train(args, device, parser.error)
+    return train(args, device, parser.error, ckpt)
 
 
 if __name__ == "__main__":

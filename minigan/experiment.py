@@ -8,6 +8,7 @@ import csv
 import json
 import math
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -22,7 +23,8 @@ from .random import get_rng_state, manual_seed, set_rng_state
 from .utils.checkpoint import CheckpointError, atomic_write, load_checkpoint, save_checkpoint
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
-PREVIOUS_CHECKPOINT_NAME = "checkpoint-previous.safetensors"
+LATEST_NAME = "latest"
+RUN_PREFIX = "run-"
 
 
 def add_common_args(
@@ -46,7 +48,13 @@ def add_common_args(
     parser.add_argument(
         "--seed", type=int, default=0, help="random seed for init, noise and shuffling (default: 0)"
     )
-    parser.add_argument("--out", default=None, help="output directory, created if missing")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="directory for the runs, created if missing: each new run writes into its own "
+        "OUT/run-NNN (the next free number) and OUT/latest points at it, so nothing is ever "
+        "overwritten",
+    )
     parser.add_argument(
         "--data-dir",
         default=None,
@@ -55,10 +63,12 @@ def add_common_args(
     )
     parser.add_argument(
         "--resume",
-        metavar="CKPT",
+        metavar="RUN",
         default=None,
-        help="continue training from a checkpoint (e.g. OUT/checkpoint.safetensors); the model "
-        "settings stored in it are used",
+        help="continue a run: its directory (OUT/run-NNN), its checkpoint.safetensors, or OUT "
+        "itself (its latest run). Every option of the run is restored from the checkpoint; "
+        "only --epochs (to train longer), the evaluation, printing, --device, --data-dir and "
+        "sampling options may be given anew, any other option that differs is refused",
     )
     parser.add_argument(
         "--subset",
@@ -74,6 +84,12 @@ def add_common_args(
         help="no progress bar, even on a terminal (then the same lines as without one)",
     )
     output.add_argument(
+        "--progress",
+        dest="no_progress",
+        action="store_false",
+        help="a progress bar on a terminal (the default; undoes a resumed run's --no-progress)",
+    )
+    output.add_argument(
         "--log-every",
         type=int,
         default=100,
@@ -84,8 +100,10 @@ def add_common_args(
     output.add_argument(
         "--quiet",
         "-q",
-        action="store_true",
-        help="print only errors and the final summary line",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="print only errors and the final summary line (--no-quiet undoes a resumed "
+        "run's --quiet)",
     )
 
 
@@ -164,6 +182,206 @@ def prepare_out_dir(fail: Fail, out_dir: str | os.PathLike, option: str = "--out
         reason = exc.strerror or type(exc).__name__
         fail(f"argument {option}: cannot write to the output directory {str(path)!r} ({reason})")
     return path
+
+
+# ----- run directories: nothing is ever overwritten -----------------------------------
+
+
+def run_number(name: str) -> int | None:
+    """NNN of a run directory's name run-NNN, None for any other name."""
+    digits = name[len(RUN_PREFIX) :]
+    return int(digits) if name.startswith(RUN_PREFIX) and digits.isdigit() else None
+
+
+def latest_run(root: str | os.PathLike) -> Path | None:
+    """The run ROOT/latest points at (a symlink, or a text file holding the name), None if
+    there is no such pointer or it names no directory."""
+    link = Path(root) / LATEST_NAME
+    if link.is_symlink():
+        name = os.readlink(link)
+    elif link.is_file():
+        name = link.read_text().strip()
+    else:
+        return None
+    run_dir = Path(root) / name
+    return run_dir if name and run_dir.is_dir() else None
+
+
+def new_run_dir(root: Path) -> Path:
+    """Create and return ROOT/run-NNN: one more than the highest number there (or than the
+    one `latest` names), so a number is never reused; mkdir is atomic, so two runs started
+    at once get different directories."""
+    taken = [run_number(p.name) for p in root.glob(f"{RUN_PREFIX}*")]
+    latest = latest_run(root)
+    taken.append(run_number(latest.name) if latest is not None else None)
+    number = max((n for n in taken if n is not None), default=0) + 1
+    while True:
+        run_dir = root / f"{RUN_PREFIX}{number:03d}"
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            number += 1
+
+
+def set_latest(root: Path, run_dir: Path) -> None:
+    """Point ROOT/latest at `run_dir`, replacing the old pointer atomically: a relative
+    symlink renamed over it, or, where symlinks cannot be made, a text file with the name."""
+    target = root / LATEST_NAME
+    tmp = root / f".{LATEST_NAME}-{secrets.token_hex(6)}"
+    try:
+        os.symlink(run_dir.name, tmp, target_is_directory=True)
+    except (OSError, NotImplementedError):
+        with atomic_write(target) as f:
+            f.write(f"{run_dir.name}\n".encode())
+        return
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        os.unlink(tmp)
+        raise
+
+
+def start_run_dir(fail: Fail, out: str | None, default: str) -> Path:
+    """A new run: its own new directory OUT/run-NNN, and OUT/latest pointing at it."""
+    root = prepare_out_dir(fail, out or default)
+    run_dir = new_run_dir(root)
+    set_latest(root, run_dir)
+    return run_dir
+
+
+def resumed_run_dir(fail: Fail, checkpoint: str | os.PathLike, out: str | None) -> Path:
+    """A resumed run continues in its own directory (the checkpoint's); an --out naming
+    another place than that directory or its parent is refused."""
+    run_dir = Path(checkpoint).parent
+    if out is not None and Path(out).resolve() not in (
+        run_dir.resolve(),
+        run_dir.resolve().parent,
+    ):
+        fail(
+            f"argument --out: a resumed run continues in its own directory {str(run_dir)!r}, "
+            f"got {out!r}"
+        )
+    return prepare_out_dir(fail, run_dir, "--resume")
+
+
+def find_checkpoint(fail: Fail, given: str | os.PathLike, option: str = "--resume") -> Path:
+    """The checkpoint --resume means: the file itself, DIR/checkpoint.safetensors (a run
+    directory, also one an older minigan wrote straight into --out), or the checkpoint of
+    the run DIR/latest points at. A missing file is left for `read_checkpoint` to report."""
+    path = Path(given)
+    if not path.is_dir():
+        return path
+    if (path / CHECKPOINT_NAME).is_file():
+        return path / CHECKPOINT_NAME
+    latest = latest_run(path)
+    if latest is None:
+        fail(
+            f"argument {option}: {str(path)!r} holds no {CHECKPOINT_NAME} and no {LATEST_NAME} run"
+        )
+    if not (latest / CHECKPOINT_NAME).is_file():
+        fail(
+            f"argument {option}: the latest run in {str(path)!r}, {latest.name}, has no "
+            f"{CHECKPOINT_NAME} (it stopped before its first checkpoint)"
+        )
+    return latest / CHECKPOINT_NAME
+
+
+# ----- the options of a run, and resuming with them --------------------------------------
+
+#: what a resumed run may be given anew (a larger --epochs, evaluation, printing, device,
+#: where the data is); every other recorded option must equal the run's
+CHANGEABLE_ON_RESUME = (
+    "epochs",
+    "eval_every",
+    "eval_n",
+    "log_every",
+    "quiet",
+    "no_progress",
+    "device",
+    "data_dir",
+)
+#: what one invocation does rather than what the run is: never recorded nor restored
+NOT_RECORDED = ("resume", "out", "sample", "sample_out", "sample_class")
+
+
+def parse_args(
+    parser: argparse.ArgumentParser, argv: list[str] | None = None
+) -> tuple[argparse.Namespace, set[str]]:
+    """Parse argv, and return the names (dests) of the options given on the command line:
+    argv is parsed a second time with every default replaced by argparse.SUPPRESS, so an
+    option given with its default value counts as given, one not given is absent."""
+    args = parser.parse_args(argv)
+    defaults = [(action, action.default) for action in parser._actions]
+    try:
+        for action, _ in defaults:
+            action.default = argparse.SUPPRESS
+        given = set(vars(parser.parse_args(argv)))
+    finally:
+        for action, default in defaults:
+            action.default = default
+    return args, given
+
+
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options a checkpoint records (plain JSON values)."""
+    return {k: v for k, v in vars(args).items() if k not in NOT_RECORDED}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def restore_options(
+    fail: Fail, args: argparse.Namespace, given: set[str], ckpt: dict[str, Any]
+) -> list[str]:
+    """Resume with the run's options: every option recorded in `ckpt` that was not given
+    on the command line is set from it; one given with another value is allowed only if
+    it is in CHANGEABLE_ON_RESUME (and --epochs not below what the run has trained), else
+    `fail` names the option, the run's value and the given one. Returns the overrides, as
+    lines to print ("resuming with --epochs 5 (was 2)").
+
+    A checkpoint of an older minigan records only its model settings (its config)."""
+    recorded = ckpt.get("options")
+    if not isinstance(recorded, dict):
+        config = ckpt.get("config") or {}
+        recorded = {k: v for k, v in config.items() if k != "kind"}
+    trained = int(ckpt.get("epoch", 0)) + (1 if int(ckpt.get("batch", 0)) else 0)
+    if "epochs" in given and args.epochs < trained:
+        fail(
+            f"argument --epochs: the run has already trained {ckpt.get('epoch')} epochs"
+            + (f" and {ckpt.get('batch')} steps" if ckpt.get("batch") else "")
+            + f"; got {args.epochs}"
+        )
+    notes = []
+    for name, value in recorded.items():
+        if name in NOT_RECORDED or not hasattr(args, name):
+            continue
+        if name not in given:
+            setattr(args, name, value)
+            continue
+        new = getattr(args, name)
+        if new == value and isinstance(new, bool) == isinstance(value, bool):
+            continue  # the same value (1 and 1.0 are the same, True and 1 are not)
+        if name not in CHANGEABLE_ON_RESUME:
+            fail(
+                f"argument {_flag(name)}: the run being resumed has {_flag(name)} {value}, "
+                f"got {new}; a run keeps its settings (only "
+                f"{', '.join(_flag(n) for n in CHANGEABLE_ON_RESUME)} may be given anew): "
+                "start a new run to change it"
+            )
+        notes.append(f"resuming with {_flag(name)} {new} (was {value})")
+    return notes
+
+
+def finished_message(ckpt: dict[str, Any], epochs: int) -> str | None:
+    """What to print when the checkpoint's run has trained all `epochs` already."""
+    if int(ckpt.get("batch", 0)) or int(ckpt.get("epoch", 0)) < epochs:
+        return None
+    return (
+        f"run already finished: {int(ckpt['epoch'])}/{epochs} epochs; pass a larger --epochs "
+        "to continue"
+    )
 
 
 # ----- a loss or parameters that stop being finite ------------------------------------
@@ -321,46 +539,31 @@ def _csv_text(fields: list[str], rows: list[dict[str, Any]]) -> str:
 class Run:
     """Output directory, checkpoints and resume state of one training run.
 
-    A checkpoint holds: the model config, everything `state_fn()` returns (models and
-    optimizers), the RNG state, the epoch and the number of batches already done in it, the
-    partial sums of the epoch's running metrics, and the metrics rows so far. Resuming
-    restores all of it, so 2 epochs straight == 1 epoch + resume + 1 epoch, bit for bit
-    on cpu.
+    A checkpoint holds: the model config, the run's options, everything `state_fn()`
+    returns (models and optimizers), the RNG state, the epoch and the number of batches
+    already done in it, the partial sums of the epoch's running metrics, and the metrics
+    rows so far. Resuming restores all of it, so 2 epochs straight == 1 epoch + resume +
+    1 epoch, bit for bit on cpu.
     """
 
     def __init__(
         self,
         out_dir: str | os.PathLike,
         config: dict[str, Any],
-        resuming: bool = False,
-        quiet: bool = False,
+        options: dict[str, Any] | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.config = config
-        self.quiet = quiet
+        #: the run's command-line options (`run_options`), restored by --resume
+        self.options = dict(options or {})
         #: what the checkpoint on disk holds ("end of epoch 2"), None until one is written
         self.last_saved: str | None = None
-        if not resuming:
-            self._keep_previous_checkpoint()
         self.start_epoch = 0
         self.start_batch = 0
         self.partial: dict[str, float] = {}
         self.metrics = MetricsLog(self.out_dir)
         self.started = time.perf_counter()
-
-    def _keep_previous_checkpoint(self) -> None:
-        """A new run in a directory that holds a checkpoint must not destroy it silently:
-        the old file is renamed to checkpoint-previous.safetensors (replacing an older copy)."""
-        if self.checkpoint_path.exists():
-            kept = self.checkpoint_path.with_name(PREVIOUS_CHECKPOINT_NAME)
-            os.replace(self.checkpoint_path, kept)
-            if self.quiet:
-                return
-            print(
-                f"note: {self.out_dir} already held a checkpoint; it was moved to {kept.name} "
-                f"(to continue that run instead, use --resume {kept})"
-            )
 
     @property
     def checkpoint_path(self) -> Path:
@@ -372,6 +575,7 @@ class Run:
         """Write the checkpoint atomically (temp file + rename) as safetensors + JSON."""
         payload = {
             "config": self.config,
+            "options": self.options,
             "state": state,
             "rng": get_rng_state(),
             "epoch": epoch,

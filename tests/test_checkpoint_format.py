@@ -528,7 +528,7 @@ def test_an_example_checkpoint_is_plain_safetensors(tmp_path):
     out = tmp_path / "run"
     argv = ["--device", "cpu", "--subset", "64", "--batch-size", "32", "--no-progress"]
     assert gan.main([*argv, "--epochs", "1", "--out", str(out)]) == 0
-    path = out / "checkpoint.safetensors"
+    path = out / "run-001" / "checkpoint.safetensors"  # each run: its own OUT/run-NNN
     tensors = safetensors.numpy.load_file(path)
     assert "state/G/net.0.weight" in tensors and "state/opt_g/state/0/exp_avg" in tensors
     ckpt = load_checkpoint(path)

@@ -1,6 +1,7 @@
 # End-to-end tests of the example scripts on a small MNIST subset (cpu): outputs written
-# (for every GAN and VAE architecture), exact resume (straight run == run + resume, bit for
-# bit, also after Ctrl-C mid-epoch, also with EMA and conditional models), sample mode
+# into the run's directory OUT/run-NNN (for every GAN and VAE architecture), exact resume
+# (straight run == run + resume, bit for bit, also after Ctrl-C mid-epoch, resuming with the
+# run's recorded options, also with EMA and conditional models), sample mode
 # (with labels for conditional GANs), --help, and clear errors for impossible requests.
 from __future__ import annotations
 
@@ -44,6 +45,15 @@ TINY = ["--device", "cpu", "--subset", "128", "--batch-size", "32", "--no-progre
 TINY_GAN = [*TINY, "--width", "8"]
 
 
+def first_run(out: Path) -> Path:
+    """Where the first run into --out OUT writes: its own directory OUT/run-001."""
+    return out / "run-001"
+
+
+def checkpoint(out: Path) -> Path:
+    return first_run(out) / "checkpoint.safetensors"
+
+
 def _flat_state(state, prefix=""):
     """All numpy arrays inside a nested state dict, by dotted path."""
     out = {}
@@ -85,6 +95,8 @@ def _assert_same_checkpoint(a: Path, b: Path) -> None:
 def test_train_writes_outputs(tmp_path, script):
     out = tmp_path / "run"
     assert script.main([*small(script), "--epochs", "1", "--out", str(out)]) == 0
+    assert (out / "latest").resolve() == first_run(out).resolve()
+    out = first_run(out)
     assert (out / "checkpoint.safetensors").exists()
     assert (out / "samples_epoch001.png").exists()
     rows = json.loads((out / "metrics.json").read_text())
@@ -103,13 +115,9 @@ def test_resume_is_bit_exact(tmp_path, script):
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert script.main([*small(script), "--epochs", "2", "--out", str(straight)]) == 0
     assert script.main([*small(script), "--epochs", "1", "--out", str(split)]) == 0
-    assert (
-        script.main(
-            [*small(script), "--epochs", "2", "--resume", str(split / "checkpoint.safetensors")]
-        )
-        == 0
-    )
-    _assert_same_checkpoint(straight / "checkpoint.safetensors", split / "checkpoint.safetensors")
+    # the run's own options given again (the same values) are accepted
+    assert script.main([*small(script), "--epochs", "2", "--resume", str(checkpoint(split))]) == 0
+    _assert_same_checkpoint(checkpoint(straight), checkpoint(split))
 
 
 def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path, monkeypatch):
@@ -127,14 +135,12 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path, monkeypatch):
 
     monkeypatch.setattr(gan.GANTrainer, "step", interrupting_step)
     assert gan.main([*small(gan), "--epochs", "2", "--out", str(split)]) == 130
-    ckpt = load_checkpoint(split / "checkpoint.safetensors")
+    ckpt = load_checkpoint(checkpoint(split))
     assert (ckpt["epoch"], ckpt["batch"]) == (1, 1)
     monkeypatch.setattr(gan.GANTrainer, "step", original)
-    assert (
-        gan.main([*small(gan), "--epochs", "2", "--resume", str(split / "checkpoint.safetensors")])
-        == 0
-    )
-    _assert_same_checkpoint(straight / "checkpoint.safetensors", split / "checkpoint.safetensors")
+    # only --resume (the parent: its latest run): every other option comes from the run
+    assert gan.main(["--resume", str(split)]) == 0
+    _assert_same_checkpoint(checkpoint(straight), checkpoint(split))
 
 
 @pytest.mark.parametrize("script", [gan, vae], ids=["gan", "vae"])
@@ -150,7 +156,7 @@ def test_sample_mode_writes_uint8_npy(tmp_path, script):
                 "--sample",
                 "10",
                 "--resume",
-                str(out / "checkpoint.safetensors"),
+                str(checkpoint(out)),
                 "--sample-out",
                 str(target),
             ]
@@ -211,7 +217,7 @@ def test_resume_rejects_wrong_kind(tmp_path, capsys):
     out = tmp_path / "run"
     assert vae.main([*SMALL, "--epochs", "1", "--out", str(out)]) == 0
     with pytest.raises(SystemExit) as exc:
-        gan.main([*small(gan), "--epochs", "2", "--resume", str(out / "checkpoint.safetensors")])
+        gan.main([*small(gan), "--epochs", "2", "--resume", str(checkpoint(out))])
     assert exc.value.code == 2
     assert "vae" in capsys.readouterr().err
 
@@ -241,7 +247,7 @@ def test_cgan_dcgan_trains_and_writes_outputs(tmp_path):
     out = tmp_path / "run"
     args = [*TINY_GAN, "--arch", "cgan-dcgan", "--ema", "0.99", "--epochs", "1"]
     assert gan.main([*args, "--out", str(out)]) == 0
-    _check_gan_outputs(out, "cgan-dcgan", ema=True)
+    _check_gan_outputs(first_run(out), "cgan-dcgan", ema=True)
 
 
 @pytest.mark.parametrize(
@@ -251,20 +257,20 @@ def test_other_archs_train_and_resume_bit_exactly(tmp_path, arch, extra):
     args = [*TINY_GAN, "--arch", arch, *extra]
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert gan.main([*args, "--epochs", "2", "--out", str(straight)]) == 0
-    _check_gan_outputs(straight, arch, ema=bool(extra))
+    _check_gan_outputs(first_run(straight), arch, ema=bool(extra))
     assert gan.main([*args, "--epochs", "1", "--out", str(split)]) == 0
     # the architecture comes from the checkpoint: resuming needs no --arch
-    assert (
-        gan.main([*TINY, "--epochs", "2", "--resume", str(split / "checkpoint.safetensors")]) == 0
-    )
-    _assert_same_checkpoint(straight / "checkpoint.safetensors", split / "checkpoint.safetensors")
+    assert gan.main([*TINY, "--epochs", "2", "--resume", str(first_run(split))]) == 0
+    _assert_same_checkpoint(checkpoint(straight), checkpoint(split))
 
 
 def test_conditional_sample_mode_writes_images_and_labels(tmp_path, capsys):
     out = tmp_path / "run"
     assert gan.main([*TINY_GAN, "--arch", "cgan-mlp", "--epochs", "1", "--out", str(out)]) == 0
-    ckpt = str(out / "checkpoint.safetensors")
-    assert gan.main(["--device", "cpu", "--sample", "25", "--resume", ckpt]) == 0
+    ckpt = str(checkpoint(out))
+    # --resume OUT: the latest run's checkpoint; samples.npy goes into that run's directory
+    assert gan.main(["--device", "cpu", "--sample", "25", "--resume", str(out)]) == 0
+    out = first_run(out)
     images, labels = np.load(out / "samples.npy"), np.load(out / "samples_labels.npy")
     assert images.shape == (25, 28, 28) and images.dtype == np.uint8
     np.testing.assert_array_equal(labels, np.arange(25) % 10)
@@ -280,7 +286,8 @@ def test_conditional_sample_mode_writes_images_and_labels(tmp_path, capsys):
 def test_sample_class_needs_a_conditional_model(tmp_path, capsys):
     out = tmp_path / "run"
     assert gan.main([*TINY, "--epochs", "1", "--out", str(out)]) == 0
-    ckpt = str(out / "checkpoint.safetensors")
+    ckpt = str(checkpoint(out))
+    out = first_run(out)
     assert (
         gan.main(["--device", "cpu", "--sample", "3", "--resume", ckpt, "--sample-class", "1"]) == 2
     )
@@ -300,6 +307,7 @@ def test_vae_arch_trains_and_writes_outputs(tmp_path, arch, latent):
     out = tmp_path / "run"
     args = [*TINY, "--arch", arch, "--latent-dim", latent, "--epochs", "1", "--out", str(out)]
     assert vae.main(args) == 0
+    out = first_run(out)
     rows = json.loads((out / "metrics.json").read_text())
     assert len(rows) == 1 and np.isfinite(rows[0]["test_loss"])
     for name in ("samples", "reconstructions", "interpolation"):
@@ -310,13 +318,3 @@ def test_vae_arch_trains_and_writes_outputs(tmp_path, arch, latent):
     assert manifold.exists() == (latent == "2")
     if latent == "2":
         assert np.asarray(Image.open(manifold)).shape == (20 * 30 + 2, 20 * 30 + 2)
-
-
-def test_new_run_keeps_the_previous_checkpoint(tmp_path, capsys):
-    out = tmp_path / "run"
-    assert vae.main([*SMALL, "--epochs", "1", "--out", str(out)]) == 0
-    first = (out / "checkpoint.safetensors").read_bytes()
-    assert vae.main([*SMALL, "--epochs", "1", "--seed", "1", "--out", str(out)]) == 0
-    assert (out / "checkpoint-previous.safetensors").read_bytes() == first
-    assert (out / "checkpoint.safetensors").read_bytes() != first
-    assert "checkpoint-previous.safetensors" in capsys.readouterr().out

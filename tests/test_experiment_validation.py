@@ -94,7 +94,7 @@ def test_bad_option_is_refused_naming_it(tmp_path, capsys, script, option, value
     line = err.strip().splitlines()[-1]
     assert f"argument {option}:" in line and accepted in line, line
     assert f"got {value}" in line or f"got {float(value)}" in line, line
-    assert not (tmp_path / "run" / "checkpoint.safetensors").exists()
+    assert not (tmp_path / "run" / "run-001").exists()  # no run directory either
 
 
 def _unwritable_dir(tmp_path: Path) -> Path:
@@ -173,11 +173,12 @@ def test_gan_divergence_stops_and_keeps_last_good_checkpoint(
         assert f"epoch 2/3, step {step}/4" in err and "nan" in err and "loss" in err
     else:
         assert "epoch 2/3" in err and "not finite" in err
-    assert "diverged" in err and "--lr" in err and str(out / "checkpoint.safetensors") in err
-    ckpt = minigan.load(out / "checkpoint.safetensors")
+    run = out / "run-001"
+    assert "diverged" in err and "--lr" in err and str(run / "checkpoint.safetensors") in err
+    ckpt = minigan.load(run / "checkpoint.safetensors")
     assert (ckpt["epoch"], ckpt["batch"]) == (1, 0)  # the end of epoch 1: the last good one
     assert _all_finite(ckpt["state"])
-    assert not (out / "samples_epoch002.png").exists()
+    assert not (run / "samples_epoch002.png").exists()
 
 
 def test_vae_divergence_stops_at_the_step(tmp_path, capsys, monkeypatch):
@@ -198,7 +199,7 @@ def test_vae_divergence_stops_at_the_step(tmp_path, capsys, monkeypatch):
     assert vae.main([*SMALL, "--epochs", "3", "--out", str(out)]) == 3
     err = capsys.readouterr().err
     assert "loss = nan at epoch 2/3, step 2/4" in err
-    ckpt = minigan.load(out / "checkpoint.safetensors")
+    ckpt = minigan.load(out / "run-001" / "checkpoint.safetensors")
     assert ckpt["epoch"] == 1 and _all_finite(ckpt["state"])
 
 
@@ -209,8 +210,9 @@ def test_huge_lr_diverges_without_writing_a_checkpoint(tmp_path, capsys):
     assert code == 3
     err = capsys.readouterr().err
     assert re.search(r"loss = (nan|inf) at epoch \d/2, step \d/4", err), err
-    if (out / "checkpoint.safetensors").exists():
-        assert _all_finite(minigan.load(out / "checkpoint.safetensors")["state"])
+    path = out / "run-001" / "checkpoint.safetensors"
+    if path.exists():
+        assert _all_finite(minigan.load(path)["state"])
 
 
 @pytest.mark.parametrize("script", [gan, vae], ids=["gan", "vae"])
@@ -238,12 +240,15 @@ def test_output_that_is_not_a_terminal_has_no_bar(tmp_path, capsys, script):
 def test_quiet_prints_only_the_summary(tmp_path, capsys, script):
     out = tmp_path / "r"
     assert script.main([*_small(script), "--quiet", "--out", str(out)]) == 0
-    assert script.main([*_small(script), "-q", "--out", str(out)]) == 0  # moves the old one
+    assert script.main([*_small(script), "-q", "--out", str(out)]) == 0  # a second run dir
+    assert script.main(["-q", "--resume", str(out)]) == 0  # finished: says so, even quiet
     captured = capsys.readouterr()
     assert captured.err == ""
     lines = captured.out.splitlines()
-    assert len(lines) == 2 and all(ln.startswith("done: 1/1 epochs") for ln in lines), lines
-    assert str(out / "checkpoint.safetensors") in lines[0]
+    assert len(lines) == 3 and all(ln.startswith("done: 1/1 epochs") for ln in lines[:2]), lines
+    assert str(out / "run-001" / "checkpoint.safetensors") in lines[0]
+    assert str(out / "run-002" / "checkpoint.safetensors") in lines[1]
+    assert lines[2].startswith("run already finished: 1/1 epochs")
 
 
 def test_messages_name_no_development_paths(capsys):

@@ -345,7 +345,7 @@ def test_evaluate_script_samples_a_gan_checkpoint(tmp_path, capsys):
     run = tmp_path / "gan"
     small = ["--device", "cpu", "--subset", "128", "--batch-size", "64", "--no-progress"]
     assert gan.main([*small, "--epochs", "1", "--out", str(run)]) == 0
-    ckpt = run / "checkpoint.safetensors"
+    ckpt = run / "run-001" / "checkpoint.safetensors"  # each run: its own OUT/run-NNN
     out = tmp_path / "gan.json"
     samples = tmp_path / "gan_samples.npy"
     argv = ["--checkpoint", str(ckpt), "--n", "64", "--json", str(out)]
