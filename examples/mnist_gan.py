@@ -25,6 +25,7 @@ it was started with.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
@@ -37,6 +38,7 @@ from minigan.data import DataLoader, DatasetError, load_mnist, scale_images
 from minigan.experiment import (
     Console,
     Fail,
+    Interrupts,
     Run,
     RunningSums,
     add_common_args,
@@ -58,6 +60,7 @@ from minigan.experiment import (
     resumed_run_dir,
     run_options,
     start_run_dir,
+    stop_for_signal,
 )
 from minigan.models import (
     EMA,
@@ -67,6 +70,7 @@ from minigan.models import (
     MLPDiscriminator,
     MLPGenerator,
 )
+from minigan.random import get_rng_state
 from minigan.utils import save_image_grid, to_uint8
 
 KIND = "gan"
@@ -394,15 +398,17 @@ def train(args: argparse.Namespace, device: str, fail: Fail, ckpt: dict | None =
     )
     keys = ("d_loss", "g_loss", "d_real", "d_fake")
     row: dict = {}
-    for epoch in range(run.start_epoch, args.epochs):
-        loader.set_epoch(epoch)
-        skip = run.start_batch if epoch == run.start_epoch else 0
-        sums = RunningSums(keys, run.partial if skip else None)
-        done = skip
-        started = time.perf_counter()
-        n = len(loader)
-        bar = console.progress(loader, n, f"epoch {epoch + 1}/{args.epochs}")
-        try:
+    # SIGINT / SIGTERM only set a flag: checked after each step (D and G updates of a batch)
+    # and after each phase of the epoch end, then a checkpoint is saved and the run exits
+    with Interrupts() as stop:
+        for epoch in range(run.start_epoch, args.epochs):
+            loader.set_epoch(epoch)
+            skip = run.start_batch if epoch == run.start_epoch else 0
+            sums = RunningSums(keys, run.partial if skip else None)
+            done = skip
+            started = time.perf_counter()
+            n = len(loader)
+            bar = console.progress(loader, n, f"epoch {epoch + 1}/{args.epochs}")
             for i, batch in enumerate(bar):
                 if i < skip:
                     continue
@@ -429,49 +435,67 @@ def train(args: argparse.Namespace, device: str, fail: Fail, ckpt: dict | None =
                         f"D loss {totals['d_loss'] / done:.4f}, "
                         f"G loss {totals['g_loss'] / done:.4f}"
                     )
-        except KeyboardInterrupt:
+                if stop.requested:
+                    close = getattr(bar, "close", None)
+                    if close is not None:
+                        close()
+                    state = trainer.state_dict()
+                    totals = sums.values()
+                    return stop_for_signal(
+                        console, run, stop, state, epoch, done, totals, args.epochs, n
+                    )
+            # the step boundary before the epoch end: an interrupt during the epoch end saves
+            # this (models, RNG, sums, metrics rows), and resuming re-runs the whole epoch end,
+            # which changes no parameter and draws from the RNG the same way again
             state = trainer.state_dict()
-            if non_finite_arrays(state):
-                return diverged(
-                    console, run, epoch, args.epochs, done, n, "interrupted; parameters not finite"
+            bad_params = non_finite_arrays(state)
+            if bad_params:
+                what = f"parameters not finite ({', '.join(bad_params[:3])})"
+                return diverged(console, run, epoch, args.epochs, n, n, what)
+            totals = sums.values()
+            interrupted = functools.partial(
+                stop_for_signal, console, run, stop, state, epoch, n, totals, args.epochs, n,
+                rng=get_rng_state(), metrics=list(run.metrics.rows),
+            )  # fmt: skip
+            if stop.requested:
+                return interrupted()
+            seconds = time.perf_counter() - started
+            row = {
+                "epoch": epoch + 1,
+                **{k: totals[k] / n for k in keys},
+                "seconds": round(seconds, 3),
+            }
+            if skip:
+                row["resumed_at_batch"] = skip
+            grid = save_image_grid(
+                generate(trainer.sample_generator, z_fixed, labels_fixed),
+                run.out_dir / f"samples_epoch{epoch + 1:03d}.png",
+                nrow=grid_width,
+            )
+            if stop.requested:
+                return interrupted()
+            if args.eval_every and (epoch + 1) % args.eval_every == 0:
+                row.update(score_generator(trainer, config, args.eval_n, device))
+                if stop.requested:
+                    return interrupted()
+            run.metrics.append(row)
+            plot_metrics(run.metrics.rows, run.out_dir / "metrics.png")
+            if stop.requested:
+                return interrupted()
+            run.partial = {}
+            run.save(state, epoch + 1, 0, {})
+            console.info(
+                f"epoch {epoch + 1}/{args.epochs}: D loss {row['d_loss']:.4f}, "
+                f"G loss {row['g_loss']:.4f}, D(x) {row['d_real']:.3f}, "
+                f"D(G(z)) {row['d_fake']:.3f}, {seconds:.1f}s -> {grid.name}"
+                + (
+                    f"; FID {row['eval_fid']:.2f}, score {row['eval_score']:.2f}"
+                    if "eval_fid" in row
+                    else ""
                 )
-            path = run.save(state, epoch, done, sums.values())
-            console.summary(
-                f"\ninterrupted: saved {path} (epoch {epoch + 1}, batch {done}); "
-                f"continue with --resume {path}"
             )
-            return 130
-        state = trainer.state_dict()
-        bad_params = non_finite_arrays(state)
-        if bad_params:
-            what = f"parameters not finite ({', '.join(bad_params[:3])})"
-            return diverged(console, run, epoch, args.epochs, n, n, what)
-        seconds = time.perf_counter() - started
-        totals = sums.values()
-        row = {"epoch": epoch + 1, **{k: totals[k] / n for k in keys}, "seconds": round(seconds, 3)}
-        if skip:
-            row["resumed_at_batch"] = skip
-        grid = save_image_grid(
-            generate(trainer.sample_generator, z_fixed, labels_fixed),
-            run.out_dir / f"samples_epoch{epoch + 1:03d}.png",
-            nrow=grid_width,
-        )
-        if args.eval_every and (epoch + 1) % args.eval_every == 0:
-            row.update(score_generator(trainer, config, args.eval_n, device))
-        run.metrics.append(row)
-        plot_metrics(run.metrics.rows, run.out_dir / "metrics.png")
-        run.partial = {}
-        run.save(state, epoch + 1, 0, {})
-        console.info(
-            f"epoch {epoch + 1}/{args.epochs}: D loss {row['d_loss']:.4f}, "
-            f"G loss {row['g_loss']:.4f}, "
-            f"D(x) {row['d_real']:.3f}, D(G(z)) {row['d_fake']:.3f}, {seconds:.1f}s -> {grid.name}"
-            + (
-                f"; FID {row['eval_fid']:.2f}, score {row['eval_score']:.2f}"
-                if "eval_fid" in row
-                else ""
-            )
-        )
+            if stop.requested:  # the checkpoint just written is the end of this epoch
+                return stop_for_signal(console, run, stop, None, epoch + 1, 0, {}, args.epochs, n)
     done_epochs = len(run.metrics.rows)
     last = (
         f"D loss {row['d_loss']:.4f}, G loss {row['g_loss']:.4f}"

@@ -26,6 +26,7 @@ it was started with.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
@@ -38,6 +39,7 @@ from minigan.data import DataLoader, DatasetError, load_mnist, scale_images
 from minigan.experiment import (
     Console,
     Fail,
+    Interrupts,
     Run,
     RunningSums,
     add_common_args,
@@ -58,8 +60,10 @@ from minigan.experiment import (
     resumed_run_dir,
     run_options,
     start_run_dir,
+    stop_for_signal,
 )
 from minigan.models import MLPVAE, VAE, ConvVAE, vae_loss
+from minigan.random import get_rng_state
 from minigan.utils import save_image_grid, to_uint8
 
 KIND = "vae"
@@ -139,6 +143,41 @@ def evaluate(model: VAE, x_test: np.ndarray, device: str, batch_size: int = 1000
     return total / len(x_test)
 
 
+def write_epoch_images(
+    model: VAE,
+    out_dir: Path,
+    epoch: int,
+    x_test: np.ndarray,
+    z_fixed: minigan.Tensor,
+    x_show: minigan.Tensor,
+    x_ends: tuple[minigan.Tensor, minigan.Tensor],
+    config: dict,
+) -> None:
+    """The epoch's PNGs: samples from fixed noise, test reconstructions, the interpolation
+    strip and (2-d latent space) the decoded manifold."""
+    with minigan.no_grad():
+        model.eval()
+        samples = model.decode(z_fixed).sigmoid().numpy().reshape(-1, 28, 28)
+        recon = model.reconstruct(x_show).numpy().reshape(-1, 28, 28)
+        path = model.interpolate(*x_ends, steps=INTERPOLATION_STEPS).numpy()
+        manifold = model.manifold_grid(MANIFOLD_SIDE).numpy() if config["latent_dim"] == 2 else None
+        model.train()
+    tag = f"epoch{epoch + 1:03d}.png"
+    pairs = np.stack([x_test[:32].reshape(-1, 28, 28), recon], axis=1).reshape(-1, 28, 28)
+    save_image_grid(samples, out_dir / f"samples_{tag}", nrow=8, value_range="unit")
+    save_image_grid(pairs, out_dir / f"reconstructions_{tag}", nrow=8, value_range="unit")
+    # the two test digits at the ends, the decoded path between their means in between
+    strip = np.concatenate([x_test[:1], path, x_test[1:2]]).reshape(-1, 28, 28)
+    save_image_grid(strip, out_dir / f"interpolation_{tag}", nrow=len(strip), value_range="unit")
+    if manifold is not None:
+        save_image_grid(
+            manifold.reshape(-1, 28, 28),
+            out_dir / f"manifold_{tag}",
+            nrow=MANIFOLD_SIDE,
+            value_range="unit",
+        )
+
+
 def sample_mode(args: argparse.Namespace, device: str, fail: Fail) -> int:
     if args.resume is None:
         print(
@@ -204,15 +243,17 @@ def train(args: argparse.Namespace, device: str, fail: Fail, ckpt: dict | None =
         f"output in {run.out_dir}"
     )
     row: dict = {}
-    for epoch in range(run.start_epoch, args.epochs):
-        loader.set_epoch(epoch)
-        skip = run.start_batch if epoch == run.start_epoch else 0
-        sums = RunningSums(("loss_sum", "samples"), run.partial if skip else None)
-        done = skip
-        started = time.perf_counter()
-        n = len(loader)
-        bar = console.progress(loader, n, f"epoch {epoch + 1}/{args.epochs}")
-        try:
+    # SIGINT / SIGTERM only set a flag: checked after each step and after each phase of the
+    # epoch end, then a checkpoint is saved and the run exits (130 / 143)
+    with Interrupts() as stop:
+        for epoch in range(run.start_epoch, args.epochs):
+            loader.set_epoch(epoch)
+            skip = run.start_batch if epoch == run.start_epoch else 0
+            sums = RunningSums(("loss_sum", "samples"), run.partial if skip else None)
+            done = skip
+            started = time.perf_counter()
+            n = len(loader)
+            bar = console.progress(loader, n, f"epoch {epoch + 1}/{args.epochs}")
             for i, (batch,) in enumerate(bar):
                 if i < skip:
                     continue
@@ -237,71 +278,54 @@ def train(args: argparse.Namespace, device: str, fail: Fail, ckpt: dict | None =
                         f"epoch {epoch + 1}/{args.epochs}, step {done}/{n}: "
                         f"train loss {totals['loss_sum'] / totals['samples']:.2f}"
                     )
-        except KeyboardInterrupt:
+                if stop.requested:
+                    close = getattr(bar, "close", None)
+                    if close is not None:
+                        close()
+                    state = state_of(model, opt)
+                    totals = sums.values()
+                    return stop_for_signal(
+                        console, run, stop, state, epoch, done, totals, args.epochs, n
+                    )
+            # the step boundary before the epoch end: an interrupt during the epoch end saves
+            # this, and resuming re-runs the whole epoch end (it changes no parameter and
+            # draws the same random numbers again)
             state = state_of(model, opt)
-            if non_finite_arrays(state):
-                what = "interrupted; parameters not finite"
-                return diverged(console, run, epoch, args.epochs, done, n, what)
-            path = run.save(state, epoch, done, sums.values())
-            console.summary(
-                f"\ninterrupted: saved {path} (epoch {epoch + 1}, batch {done}); "
-                f"continue with --resume {path}"
+            bad_params = non_finite_arrays(state)
+            if bad_params:
+                what = f"parameters not finite ({', '.join(bad_params[:3])})"
+                return diverged(console, run, epoch, args.epochs, n, n, what)
+            totals = sums.values()
+            interrupted = functools.partial(
+                stop_for_signal, console, run, stop, state, epoch, n, totals, args.epochs, n,
+                rng=get_rng_state(), metrics=list(run.metrics.rows),
+            )  # fmt: skip
+            if stop.requested:
+                return interrupted()
+            seconds = time.perf_counter() - started
+            test_loss = evaluate(model, x_test, device)
+            if stop.requested:
+                return interrupted()
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": totals["loss_sum"] / totals["samples"],
+                "test_loss": test_loss,
+                "seconds": round(seconds, 3),
+            }
+            write_epoch_images(model, run.out_dir, epoch, x_test, z_fixed, x_show, x_ends, config)
+            if stop.requested:
+                return interrupted()
+            run.metrics.append(row)
+            if stop.requested:
+                return interrupted()
+            run.partial = {}
+            run.save(state, epoch + 1, 0, {})
+            console.info(
+                f"epoch {epoch + 1}/{args.epochs}: train loss {row['train_loss']:.2f}, "
+                f"test loss {test_loss:.2f}, {seconds:.1f}s"
             )
-            return 130
-        state = state_of(model, opt)
-        bad_params = non_finite_arrays(state)
-        if bad_params:
-            what = f"parameters not finite ({', '.join(bad_params[:3])})"
-            return diverged(console, run, epoch, args.epochs, n, n, what)
-        seconds = time.perf_counter() - started
-        test_loss = evaluate(model, x_test, device)
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": sums.values()["loss_sum"] / sums.values()["samples"],
-            "test_loss": test_loss,
-            "seconds": round(seconds, 3),
-        }
-        with minigan.no_grad():
-            model.eval()
-            samples = model.decode(z_fixed).sigmoid().numpy().reshape(-1, 28, 28)
-            recon = model.reconstruct(x_show).numpy().reshape(-1, 28, 28)
-            path = model.interpolate(*x_ends, steps=INTERPOLATION_STEPS).numpy()
-            manifold = (
-                model.manifold_grid(MANIFOLD_SIDE).numpy() if config["latent_dim"] == 2 else None
-            )
-            model.train()
-        pairs = np.stack([x_test[:32].reshape(-1, 28, 28), recon], axis=1).reshape(-1, 28, 28)
-        save_image_grid(
-            samples, run.out_dir / f"samples_epoch{epoch + 1:03d}.png", nrow=8, value_range="unit"
-        )
-        save_image_grid(
-            pairs,
-            run.out_dir / f"reconstructions_epoch{epoch + 1:03d}.png",
-            nrow=8,
-            value_range="unit",
-        )
-        # the two test digits at the ends, the decoded path between their means in between
-        strip = np.concatenate([x_test[:1], path, x_test[1:2]]).reshape(-1, 28, 28)
-        save_image_grid(
-            strip,
-            run.out_dir / f"interpolation_epoch{epoch + 1:03d}.png",
-            nrow=len(strip),
-            value_range="unit",
-        )
-        if manifold is not None:
-            save_image_grid(
-                manifold.reshape(-1, 28, 28),
-                run.out_dir / f"manifold_epoch{epoch + 1:03d}.png",
-                nrow=MANIFOLD_SIDE,
-                value_range="unit",
-            )
-        run.metrics.append(row)
-        run.partial = {}
-        run.save(state, epoch + 1, 0, {})
-        console.info(
-            f"epoch {epoch + 1}/{args.epochs}: train loss {row['train_loss']:.2f}, "
-            f"test loss {test_loss:.2f}, {seconds:.1f}s"
-        )
+            if stop.requested:  # the checkpoint just written is the end of this epoch
+                return stop_for_signal(console, run, stop, None, epoch + 1, 0, {}, args.epochs, n)
     last = (
         f"train loss {row['train_loss']:.2f}, test loss {row['test_loss']:.2f}"
         if row

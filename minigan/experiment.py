@@ -9,6 +9,8 @@ import json
 import math
 import os
 import secrets
+import shlex
+import signal
 import sys
 import tempfile
 import time
@@ -20,7 +22,13 @@ import numpy as np
 
 from .device import resolve_device
 from .random import get_rng_state, manual_seed, set_rng_state
-from .utils.checkpoint import CheckpointError, atomic_write, load_checkpoint, save_checkpoint
+from .utils.checkpoint import (
+    CheckpointError,
+    atomic_write,
+    load_checkpoint,
+    remove_stale_temp_files,
+    save_checkpoint,
+)
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 LATEST_NAME = "latest"
@@ -564,30 +572,126 @@ class Run:
         self.partial: dict[str, float] = {}
         self.metrics = MetricsLog(self.out_dir)
         self.started = time.perf_counter()
+        # temp files of writes an earlier process was killed in the middle of
+        remove_stale_temp_files(self.out_dir)
 
     @property
     def checkpoint_path(self) -> Path:
         return self.out_dir / CHECKPOINT_NAME
 
     def save(
-        self, state: dict[str, Any], epoch: int, batch: int, partial: dict[str, float]
+        self,
+        state: dict[str, Any],
+        epoch: int,
+        batch: int,
+        partial: dict[str, float],
+        rng: dict[str, Any] | None = None,
+        metrics: list[dict[str, Any]] | None = None,
     ) -> Path:
-        """Write the checkpoint atomically (temp file + rename) as safetensors + JSON."""
+        """Write the checkpoint atomically (temp file + rename) as safetensors + JSON.
+
+        `rng` (default: the RNG state now) and `metrics` (default: every row so far) let a
+        run interrupted during its end-of-epoch work save the state of the step boundary
+        before it (batch = the epoch's length): resuming then re-runs the whole epoch end."""
         payload = {
             "config": self.config,
             "options": self.options,
             "state": state,
-            "rng": get_rng_state(),
+            "rng": get_rng_state() if rng is None else rng,
             "epoch": epoch,
             "batch": batch,
             "partial": dict(partial),
-            "metrics": self.metrics.rows,
+            "metrics": self.metrics.rows if metrics is None else metrics,
         }
         path = save_checkpoint(payload, self.checkpoint_path)
         self.last_saved = (
             f"end of epoch {epoch}" if batch == 0 else f"epoch {epoch + 1}, step {batch}"
         )
         return path
+
+
+# ----- SIGINT / SIGTERM: stop at the next step boundary ---------------------------------
+
+
+class Interrupts:
+    """While active (a context manager), SIGINT and SIGTERM only set a flag: the training
+    loop checks `requested` at step boundaries (after every update of a batch, D and G
+    together) and after each phase of the epoch end, then saves a checkpoint and exits with
+    `exit_code` (130 for SIGINT, 143 for SIGTERM). The previous handlers are restored on
+    exit. Outside the main thread (where handlers cannot be set) it does nothing."""
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.signum is None:
+            self.signum = signum
+
+    def __enter__(self) -> Interrupts:
+        for name in self.SIGNALS:
+            sig = getattr(signal, name, None)
+            if sig is None:
+                continue
+            try:
+                self._previous[sig] = signal.signal(sig, self._handler)
+            except (ValueError, OSError):  # not the main thread
+                break
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
+        self._previous.clear()
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum is not None else "none"
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number: 130 for SIGINT, 143 for SIGTERM."""
+        return 128 + int(self.signum or signal.SIGINT)
+
+
+def resume_hint(run_dir: str | os.PathLike) -> str:
+    """The one line telling how to continue a stopped run (the script as it was started)."""
+    script = sys.argv[0] if sys.argv and sys.argv[0] else "SCRIPT"
+    return f"resume with: python {shlex.quote(script)} --resume {shlex.quote(str(run_dir))}"
+
+
+def stop_for_signal(
+    console: Console,
+    run: Run,
+    interrupts: Interrupts,
+    state: dict[str, Any] | None,
+    epoch: int,
+    batch: int,
+    partial: dict[str, float],
+    epochs: int,
+    steps: int,
+    rng: dict[str, Any] | None = None,
+    metrics: list[dict[str, Any]] | None = None,
+) -> int:
+    """A signal arrived: save the checkpoint of this step boundary (`state`, at `batch` of
+    `epoch`; None when the checkpoint on disk is already the current one), print where it
+    is and the `resume with:` line, and return the exit code (130 / 143)."""
+    if state is not None:
+        if non_finite_arrays(state):
+            what = f"{interrupts.name}; parameters not finite"
+            return diverged(console, run, epoch, epochs, batch, steps, what)
+        run.save(state, epoch, batch, partial, rng=rng, metrics=metrics)
+    console.summary(
+        f"\ninterrupted ({interrupts.name}): saved {run.checkpoint_path} ({run.last_saved})"
+    )
+    console.summary(resume_hint(run.out_dir))
+    return interrupts.exit_code
 
 
 def read_checkpoint(path: str | os.PathLike, kind: str) -> dict[str, Any]:

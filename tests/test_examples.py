@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -129,14 +131,14 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path, monkeypatch):
 
     def interrupting_step(self, real):
         calls["n"] += 1
-        if calls["n"] == 6:  # during epoch 2 (4 batches per epoch)
-            raise KeyboardInterrupt
+        if calls["n"] == 6:  # during epoch 2 (4 batches per epoch): stops after this step
+            os.kill(os.getpid(), signal.SIGINT)
         return original(self, real)
 
     monkeypatch.setattr(gan.GANTrainer, "step", interrupting_step)
     assert gan.main([*small(gan), "--epochs", "2", "--out", str(split)]) == 130
     ckpt = load_checkpoint(checkpoint(split))
-    assert (ckpt["epoch"], ckpt["batch"]) == (1, 1)
+    assert (ckpt["epoch"], ckpt["batch"]) == (1, 2)
     monkeypatch.setattr(gan.GANTrainer, "step", original)
     # only --resume (the parent: its latest run): every other option comes from the run
     assert gan.main(["--resume", str(split)]) == 0

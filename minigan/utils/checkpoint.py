@@ -48,6 +48,7 @@ import math
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -61,6 +62,7 @@ __all__ = [
     "CheckpointNotFoundError",
     "CheckpointTypeError",
     "atomic_write",
+    "remove_stale_temp_files",
     "load",
     "load_checkpoint",
     "save",
@@ -117,18 +119,51 @@ def _umask() -> int:
     return mask
 
 
+#: atomic_write's temp files: TEMP_PREFIX + target name + random part + TEMP_SUFFIX, next to
+#: the target. A process killed while writing (SIGKILL, power loss) leaves one behind; the
+#: target itself is untouched. `remove_stale_temp_files` removes them.
+TEMP_PREFIX = ".minigan-tmp."
+TEMP_SUFFIX = ".tmp"
+#: when this process (its minigan import) started: temp files older than this were left
+#: by an earlier process
+_PROCESS_START = time.time()
+
+
+def remove_stale_temp_files(directory: str | os.PathLike) -> list[Path]:
+    """Remove the temp files ``atomic_write`` left in ``directory`` (not recursively) when an
+    earlier process was killed while writing: those named TEMP_PREFIX...TEMP_SUFFIX and last
+    modified before this process started (a write in progress in this process, or one
+    started since, is kept). Returns the removed paths."""
+    removed = []
+    try:
+        candidates = list(Path(directory).glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"))
+    except OSError:
+        return removed
+    for tmp in candidates:
+        try:
+            if tmp.is_file() and not tmp.is_symlink() and tmp.stat().st_mtime < _PROCESS_START:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:  # gone already, or not ours to remove
+            continue
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """Open a temporary file next to ``path`` for binary writing; publish it on success.
 
-    The data goes to a temp file in the same directory, is flushed and fsynced, and
+    The data goes to a temp file in the same directory (named ``.minigan-tmp.NAME.XXXX.tmp``,
+    see ``remove_stale_temp_files``), is flushed and fsynced, and
     only then renamed over ``path`` with ``os.replace`` (atomic on POSIX and Windows).
     If the ``with`` body raises, the temp file is removed and any existing ``path``
     is left untouched. The parent directory is created if needed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp_name = tempfile.mkstemp(
+        dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX
+    )
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
