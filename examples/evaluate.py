@@ -13,43 +13,37 @@ Examples:
   python examples/evaluate.py --checkpoint runs/gan --n 10000      # the latest run in runs/gan
   python examples/evaluate.py --checkpoint runs/vae/run-001 --save-samples vae.npy
 
-Checkpoints are read with the example script that wrote them (config["kind"]: "gan" ->
-examples/mnist_gan.py, "vae" -> examples/mnist_vae.py), imported from this directory:
-  1. if the script defines `sample_for_eval(ckpt, n, device, seed)` returning
-     (uint8 images (n, 28, 28), asked labels (n,) or None), that is used;
-  2. otherwise the models are rebuilt with the script's `build_models(config, device)`
-     (GAN: G, D, trainer; trainer.load_state_dict(state)) or `build(config, device)`
-     (VAE: model, optimizer; model.load_state_dict(state["model"])) and sampled here:
-     a GAN draws from `trainer.sample_generator` (its EMA copy when present) in eval mode,
-     a conditional one (`num_classes` > 0) asked for the labels 0, 1, ..., 9, 0, 1, ...
+Checkpoints are read with minigan.training.sample_from_checkpoint, which rebuilds the model
+from the checkpoint's config (config["kind"]: "gan" or "vae") and draws from it in chunks: a
+GAN from its generator's EMA copy when present, in eval mode (a conditional one asked for the
+labels 0, 1, ..., 9, 0, 1, ...), a VAE decoding z ~ N(0, I).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-import minigan
 from minigan.data import DatasetError
-from minigan.experiment import choose_device, find_checkpoint
 from minigan.metrics import (
     DEFAULT_BATCH,
     ClassifierWeightsError,
     evaluate_images,
     load_classifier,
 )
-from minigan.utils import CheckpointError, atomic_write, load_checkpoint, to_uint8
-
-EXAMPLES = Path(__file__).resolve().parent
-SCRIPTS = {"gan": "mnist_gan", "vae": "mnist_vae"}
+from minigan.training import (
+    SAMPLEABLE,
+    choose_device,
+    find_checkpoint,
+    sample_from_checkpoint,
+)
+from minigan.utils import CheckpointError, atomic_write, load_checkpoint
 
 
 class EvaluationError(RuntimeError):
@@ -126,60 +120,6 @@ def load_npy(path: str, what: str) -> np.ndarray:
         raise EvaluationError(f"{path}: cannot read it as a .npy array ({exc})") from exc
 
 
-def example_module(kind: str) -> ModuleType:
-    """Import examples/mnist_<kind>.py (the script that wrote the checkpoint)."""
-    if kind not in SCRIPTS:
-        raise EvaluationError(
-            f"checkpoint kind {kind!r} is not one this script can sample from "
-            f"(known: {sorted(SCRIPTS)})"
-        )
-    path = EXAMPLES / f"{SCRIPTS[kind]}.py"
-    spec = importlib.util.spec_from_file_location(f"_minigan_eval_{SCRIPTS[kind]}", path)
-    if spec is None or spec.loader is None or not path.is_file():
-        raise EvaluationError(f"cannot import {path} to rebuild the {kind} model")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # a script mid-edit, a missing optional dependency, ...
-        raise EvaluationError(
-            f"cannot import {path} to rebuild the {kind} model ({type(exc).__name__}: {exc})"
-        ) from exc
-    return module
-
-
-def _in_batches(n: int, size: int = 1000) -> list[tuple[int, int]]:
-    return [(s, min(size, n - s)) for s in range(0, n, size)]
-
-
-def sample_gan(module: ModuleType, ckpt: dict, n: int, device: str) -> tuple[np.ndarray, Any]:
-    G, _, trainer = module.build_models(ckpt["config"], device)
-    trainer.load_state_dict(ckpt["state"])
-    gen = getattr(trainer, "sample_generator", G)
-    k = int(getattr(gen, "num_classes", 0) or 0)
-    labels = (np.arange(n) % k).astype(np.int64) if k else None
-    latent = int(getattr(trainer, "latent_dim", ckpt["config"].get("latent_dim", 100)))
-    gen.eval()
-    chunks = []
-    with minigan.no_grad():
-        for start, size in _in_batches(n):
-            z = minigan.randn(size, latent, device=device)
-            out = gen(z) if labels is None else gen(z, labels[start : start + size])
-            chunks.append(to_uint8(out.numpy().reshape(size, 28, 28), "tanh"))
-    return np.concatenate(chunks), labels
-
-
-def sample_vae(module: ModuleType, ckpt: dict, n: int, device: str) -> tuple[np.ndarray, Any]:
-    model, _ = module.build(ckpt["config"], device)
-    model.load_state_dict(ckpt["state"]["model"])
-    model.eval()
-    chunks = []
-    with minigan.no_grad():
-        for _, size in _in_batches(n):
-            probs = model.sample(size, device).numpy().reshape(size, 28, 28)
-            chunks.append(to_uint8(probs, "unit"))
-    return np.concatenate(chunks), None
-
-
 def _refuse(message: str) -> None:
     raise EvaluationError(message)
 
@@ -194,26 +134,19 @@ def sample_checkpoint(path: str, n: int, device: str, seed: int) -> tuple[np.nda
     if not isinstance(config, dict) or "state" not in ckpt:
         raise EvaluationError(f"{path}: not a checkpoint of examples/mnist_gan.py or mnist_vae.py")
     kind, arch = config.get("kind"), config.get("arch", "?")
-    module = example_module(kind)
-    minigan.manual_seed(seed)
+    if kind not in SAMPLEABLE:
+        raise EvaluationError(
+            f"checkpoint kind {kind!r} is not one this script can sample from "
+            f"(known: {sorted(SAMPLEABLE)})"
+        )
     try:
-        if hasattr(module, "sample_for_eval"):
-            images, labels = module.sample_for_eval(ckpt, n, device, seed)
-        elif kind == "gan" and hasattr(module, "build_models"):
-            images, labels = sample_gan(module, ckpt, n, device)
-        elif kind == "vae" and hasattr(module, "build"):
-            images, labels = sample_vae(module, ckpt, n, device)
-        else:
-            raise EvaluationError(f"examples/{SCRIPTS[kind]}.py has no function to build models")
-    except EvaluationError:
-        raise
+        images, labels = sample_from_checkpoint(ckpt, n, device, seed)
     except (KeyError, ValueError, TypeError, AttributeError, NotImplementedError) as exc:
         raise EvaluationError(
-            f"{path}: cannot rebuild the {kind} model with arch {arch!r} using "
-            f"examples/{SCRIPTS[kind]}.py in this checkout ({type(exc).__name__}: {exc}); "
-            "is the checkpoint from a newer or older version of that script? You can sample "
-            f"with the script itself (`python examples/{SCRIPTS[kind]}.py --sample N --resume "
-            f"{path}`) and score the .npy it writes"
+            f"{path}: cannot rebuild the {kind} model with arch {arch!r} in this version of "
+            f"minigan ({type(exc).__name__}: {exc}); is the checkpoint from a newer or older "
+            f"version? You can sample with the script that wrote it (`python "
+            f"examples/mnist_{kind}.py --sample N --resume {path}`) and score the .npy it writes"
         ) from exc
     return np.asarray(images), labels
 

@@ -25,53 +25,39 @@ it was started with.
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 
 import minigan
-from minigan import nn, optim
 from minigan.data import DataLoader, DatasetError, load_mnist, scale_images
-from minigan.experiment import (
+from minigan.models import GANTrainer
+from minigan.training import (
+    NUM_CLASSES,
     Console,
+    EndOfEpoch,
     Fail,
-    Interrupts,
-    Run,
-    RunningSums,
+    Loop,
     add_common_args,
     check_common_args,
     check_data_size,
     check_float,
     check_int,
-    choose_device,
-    diverged,
-    find_checkpoint,
     finished_message,
-    non_finite_arrays,
+    generate,
     non_finite_stats,
-    parse_args,
-    prepare_out_dir,
+    open_run,
+    plot_metrics,
     read_checkpoint,
-    restore_options,
     resume_run,
-    resumed_run_dir,
-    run_options,
-    start_run_dir,
-    stop_for_signal,
+    run_script,
+    sample_checkpoint_path,
+    sample_gan,
+    sample_out_path,
 )
-from minigan.models import (
-    EMA,
-    DCGANDiscriminator,
-    DCGANGenerator,
-    GANTrainer,
-    MLPDiscriminator,
-    MLPGenerator,
-)
-from minigan.random import get_rng_state
-from minigan.utils import save_image_grid, to_uint8
+from minigan.training import build_gan as build_models
+from minigan.training import gan_num_classes as num_classes
+from minigan.utils import save_image_grid
 
 KIND = "gan"
 MODEL_KEYS = (
@@ -91,7 +77,8 @@ MODEL_KEYS = (
 )
 NUM_FIXED = 64
 ARCHS = ("mlp", "dcgan", "cgan-mlp", "cgan-dcgan")
-NUM_CLASSES = 10
+KEYS = ("d_loss", "g_loss", "d_real", "d_fake")
+PANELS = [("d_loss", "g_loss"), ("eval_fid",), ("eval_score",)]  # of metrics.png
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,43 +180,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def num_classes(config: dict) -> int:
-    """10 for the conditional architectures, 0 otherwise."""
-    return NUM_CLASSES if config["arch"].startswith("cgan") else 0
-
-
-def build_models(config: dict, device: str) -> tuple[nn.Module, nn.Module, GANTrainer]:
-    k = num_classes(config)
-    if config["arch"] in ("mlp", "cgan-mlp"):
-        G = MLPGenerator(
-            latent_dim=config["latent_dim"],
-            activation=config["g_activation"],
-            batchnorm=config["g_batchnorm"],
-            num_classes=k,
-        ).to(device)
-        D = MLPDiscriminator(dropout=config["d_dropout"], num_classes=k).to(device)
-    else:
-        width = config.get("width", 64)
-        G = DCGANGenerator(latent_dim=config["latent_dim"], width=width, num_classes=k)
-        D = DCGANDiscriminator(width=width, num_classes=k)
-        G, D = G.to(device), D.to(device)
-    betas = (config["beta1"], 0.999)
-    opt_g = optim.Adam(G.parameters(), lr=config["lr"], betas=betas)
-    opt_d = optim.Adam(D.parameters(), lr=config["lr"], betas=betas)
-    decay = config.get("ema", 0.0)
-    trainer = GANTrainer(
-        G,
-        D,
-        opt_g,
-        opt_d,
-        latent_dim=config["latent_dim"],
-        n_critic=config["n_critic"],
-        label_smoothing=config["label_smoothing"],
-        ema=EMA(G, decay) if decay > 0 else None,
-    )
-    return G, D, trainer
-
-
 def fixed_inputs(config: dict, device: str) -> tuple[minigan.Tensor, np.ndarray | None, int]:
     """The latents (and labels) of the per-epoch grid, the same every epoch, and its width.
 
@@ -248,57 +198,28 @@ def fixed_inputs(config: dict, device: str) -> tuple[minigan.Tensor, np.ndarray 
     return minigan.tensor(z, device=device), labels, k
 
 
-def generate(G: nn.Module, z: minigan.Tensor, labels: np.ndarray | None = None) -> np.ndarray:
-    """Images (N, 28, 28) in [-1, 1] from G in eval mode (conditioned on labels if given)."""
-    was_training = G.training
-    G.eval()
-    with minigan.no_grad():
-        out = G(z) if labels is None else G(z, labels)
-        images = out.numpy().reshape(-1, 28, 28)
-    G.train(was_training)
-    return images
-
-
 def sample_mode(args: argparse.Namespace, device: str, fail: Fail) -> int:
-    if args.resume is None:
-        print(
-            "error: --sample needs --resume RUN (the run or checkpoint to sample from)",
-            file=sys.stderr,
-        )
+    if sample_checkpoint_path(args) is None:
         return 2
     ckpt = read_checkpoint(args.resume, KIND)
     config = ckpt["config"]
     k = num_classes(config)
     if args.sample_class is not None and not k:
-        print(
-            f"error: --sample-class needs a conditional model, but {args.resume} is "
-            f"--arch {config['arch']}",
-            file=sys.stderr,
+        return _error(
+            f"--sample-class needs a conditional model, but {args.resume} is "
+            f"--arch {config['arch']}"
         )
-        return 2
     if args.sample_class is not None and not 0 <= args.sample_class < k:
-        print(
-            f"error: --sample-class must be in 0..{k - 1}, got {args.sample_class}",
-            file=sys.stderr,
-        )
-        return 2
+        return _error(f"--sample-class must be in 0..{k - 1}, got {args.sample_class}")
     _, _, trainer = build_models(config, device)
     trainer.load_state_dict(ckpt["state"])
-    G = trainer.sample_generator
     minigan.manual_seed(args.seed)
     labels = None
     if k:
         cycle = np.arange(args.sample) % k
         labels = cycle if args.sample_class is None else np.full(args.sample, args.sample_class)
-    chunks = []
-    for start in range(0, args.sample, 1000):
-        n = min(1000, args.sample - start)
-        z = trainer.sample_noise(n, device)
-        chunk_labels = None if labels is None else labels[start : start + n]
-        chunks.append(to_uint8(generate(G, z, chunk_labels)))
-    images = np.concatenate(chunks) if chunks else np.zeros((0, 28, 28), np.uint8)
-    out = Path(args.sample_out or Path(args.out or Path(args.resume).parent) / "samples.npy")
-    prepare_out_dir(fail, out.parent, "--sample-out" if args.sample_out else "--out")
+    images = sample_gan(trainer, args.sample, device, labels)
+    out = sample_out_path(args, fail)
     np.save(out, images)
     print(f"wrote {images.shape[0]} samples {images.shape} uint8 to {out}")
     if labels is not None:
@@ -306,6 +227,11 @@ def sample_mode(args: argparse.Namespace, device: str, fail: Fail) -> int:
         np.save(label_path, labels.astype(np.uint8))
         print(f"wrote their labels ({labels.shape[0]},) uint8 to {label_path}")
     return 0
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 def score_generator(trainer: GANTrainer, config: dict, n: int, device: str) -> dict:
@@ -319,41 +245,17 @@ def score_generator(trainer: GANTrainer, config: dict, n: int, device: str) -> d
     rng = np.random.default_rng(config["seed"] + 777)
     k = num_classes(config)
     labels = (np.arange(n) % k) if k else None
-    chunks = []
-    for start in range(0, n, 1000):
-        m = min(1000, n - start)
-        z = minigan.tensor(
-            rng.standard_normal((m, config["latent_dim"])).astype(np.float32), device=device
-        )
-        chunk_labels = None if labels is None else labels[start : start + m]
-        chunks.append(to_uint8(generate(trainer.sample_generator, z, chunk_labels)))
-    scores = evaluate_images(np.concatenate(chunks), labels=labels)
+
+    def noise(m: int) -> minigan.Tensor:
+        z = rng.standard_normal((m, config["latent_dim"])).astype(np.float32)
+        return minigan.tensor(z, device=device)
+
+    scores = evaluate_images(sample_gan(trainer, n, device, labels, noise), labels=labels)
     return {f"eval_{key}": float(value) for key, value in scores.items()}
 
 
-def plot_metrics(rows: list[dict], path: Path) -> Path | None:
-    """Loss and sample-quality curves as a PNG (needs matplotlib; skipped without it)."""
-    try:
-        import matplotlib  # noqa: PLC0415 - optional dependency
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
-        return None
-    epochs = [r["epoch"] for r in rows]
-    panels = [("d_loss", "g_loss"), ("eval_fid",), ("eval_score",)]
-    panels = [p for p in panels if any(k in r for r in rows for k in p)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3), squeeze=False)
-    for ax, keys in zip(axes[0], panels, strict=True):
-        for key in keys:
-            pts = [(e, r[key]) for e, r in zip(epochs, rows, strict=True) if key in r]
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=key)
-        ax.set_xlabel("epoch")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+def _scores(row: dict) -> str:
+    return f"; FID {row['eval_fid']:.2f}, score {row['eval_score']:.2f}"
 
 
 def train(args: argparse.Namespace, device: str, fail: Fail, ckpt: dict | None = None) -> int:
@@ -373,10 +275,7 @@ def train(args: argparse.Namespace, device: str, fail: Fail, ckpt: dict | None =
         return 2
     used = check_data_size(fail, args, len(images), config["batch_size"])
     images, labels = images[:used], labels[:used]
-    if ckpt is not None:
-        out_dir = resumed_run_dir(fail, args.resume, args.out)
-    else:
-        out_dir = start_run_dir(fail, args.out, "runs/gan")
+    run = open_run(fail, args, config, ckpt, "runs/gan")
     x = scale_images(images, "tanh").reshape(len(images), -1)
     conditional = num_classes(config) > 0
     arrays = (x, labels.astype(np.int64)) if conditional else (x,)
@@ -384,7 +283,6 @@ def train(args: argparse.Namespace, device: str, fail: Fail, ckpt: dict | None =
         *arrays, batch_size=config["batch_size"], shuffle=True, seed=config["seed"], drop_last=True
     )
     G, D, trainer = build_models(config, device)
-    run = Run(out_dir, config, run_options(args))
     if ckpt:
         trainer.load_state_dict(resume_run(run, ckpt))
         console.info(
@@ -396,118 +294,61 @@ def train(args: argparse.Namespace, device: str, fail: Fail, ckpt: dict | None =
         f"{config['arch']}: G {G.num_parameters():,} parameters, D {D.num_parameters():,}{ema}; "
         f"{len(loader)} batches of {config['batch_size']} per epoch; output in {run.out_dir}"
     )
-    keys = ("d_loss", "g_loss", "d_real", "d_fake")
-    row: dict = {}
-    # SIGINT / SIGTERM only set a flag: checked after each step (D and G updates of a batch)
-    # and after each phase of the epoch end, then a checkpoint is saved and the run exits
-    with Interrupts() as stop:
-        for epoch in range(run.start_epoch, args.epochs):
-            loader.set_epoch(epoch)
-            skip = run.start_batch if epoch == run.start_epoch else 0
-            sums = RunningSums(keys, run.partial if skip else None)
-            done = skip
-            started = time.perf_counter()
-            n = len(loader)
-            bar = console.progress(loader, n, f"epoch {epoch + 1}/{args.epochs}")
-            for i, batch in enumerate(bar):
-                if i < skip:
-                    continue
-                real = minigan.tensor(batch[0], device=device)
-                if conditional:
-                    stats = trainer.step(real, minigan.tensor(batch[1], device=device))
-                else:
-                    stats = trainer.step(real)
-                bad = non_finite_stats(stats, ("d_loss", "g_loss"))
-                if bad:
-                    losses = ", ".join(f"{k} = {v}" for k, v in bad.items())
-                    return diverged(console, run, epoch, args.epochs, i + 1, n, f"loss {losses}")
-                sums.add(stats)
-                done = i + 1
-                if hasattr(bar, "set_postfix") and (done % 10 == 0 or done == n):
-                    bar.set_postfix(
-                        d=f"{sums.values()['d_loss'] / done:.3f}",
-                        g=f"{sums.values()['g_loss'] / done:.3f}",
-                    )
-                if console.step_line_due(done, n):
-                    totals = sums.values()
-                    console.info(
-                        f"epoch {epoch + 1}/{args.epochs}, step {done}/{n}: "
-                        f"D loss {totals['d_loss'] / done:.4f}, "
-                        f"G loss {totals['g_loss'] / done:.4f}"
-                    )
-                if stop.requested:
-                    close = getattr(bar, "close", None)
-                    if close is not None:
-                        close()
-                    state = trainer.state_dict()
-                    totals = sums.values()
-                    return stop_for_signal(
-                        console, run, stop, state, epoch, done, totals, args.epochs, n
-                    )
-            # the step boundary before the epoch end: an interrupt during the epoch end saves
-            # this (models, RNG, sums, metrics rows), and resuming re-runs the whole epoch end,
-            # which changes no parameter and draws from the RNG the same way again
-            state = trainer.state_dict()
-            bad_params = non_finite_arrays(state)
-            if bad_params:
-                what = f"parameters not finite ({', '.join(bad_params[:3])})"
-                return diverged(console, run, epoch, args.epochs, n, n, what)
-            totals = sums.values()
-            interrupted = functools.partial(
-                stop_for_signal, console, run, stop, state, epoch, n, totals, args.epochs, n,
-                rng=get_rng_state(), metrics=list(run.metrics.rows),
-            )  # fmt: skip
-            if stop.requested:
-                return interrupted()
-            seconds = time.perf_counter() - started
-            row = {
-                "epoch": epoch + 1,
-                **{k: totals[k] / n for k in keys},
-                "seconds": round(seconds, 3),
-            }
-            if skip:
-                row["resumed_at_batch"] = skip
-            grid = save_image_grid(
-                generate(trainer.sample_generator, z_fixed, labels_fixed),
-                run.out_dir / f"samples_epoch{epoch + 1:03d}.png",
-                nrow=grid_width,
-            )
-            if stop.requested:
-                return interrupted()
-            if args.eval_every and (epoch + 1) % args.eval_every == 0:
-                row.update(score_generator(trainer, config, args.eval_n, device))
-                if stop.requested:
-                    return interrupted()
-            run.metrics.append(row)
-            plot_metrics(run.metrics.rows, run.out_dir / "metrics.png")
-            if stop.requested:
-                return interrupted()
-            run.partial = {}
-            run.save(state, epoch + 1, 0, {})
-            console.info(
-                f"epoch {epoch + 1}/{args.epochs}: D loss {row['d_loss']:.4f}, "
-                f"G loss {row['g_loss']:.4f}, D(x) {row['d_real']:.3f}, "
-                f"D(G(z)) {row['d_fake']:.3f}, {seconds:.1f}s -> {grid.name}"
-                + (
-                    f"; FID {row['eval_fid']:.2f}, score {row['eval_score']:.2f}"
-                    if "eval_fid" in row
-                    else ""
-                )
-            )
-            if stop.requested:  # the checkpoint just written is the end of this epoch
-                return stop_for_signal(console, run, stop, None, epoch + 1, 0, {}, args.epochs, n)
-    done_epochs = len(run.metrics.rows)
-    last = (
-        f"D loss {row['d_loss']:.4f}, G loss {row['g_loss']:.4f}"
-        + (f", FID {row['eval_fid']:.2f}" if "eval_fid" in row else "")
-        if row
-        else "nothing left to train"
+
+    def step(batch: tuple) -> dict | str:
+        real = minigan.tensor(batch[0], device=device)
+        if conditional:
+            stats = trainer.step(real, minigan.tensor(batch[1], device=device))
+        else:
+            stats = trainer.step(real)
+        bad = non_finite_stats(stats, ("d_loss", "g_loss"))
+        return f"loss {', '.join(f'{k} = {v}' for k, v in bad.items())}" if bad else stats
+
+    def end_of_epoch(epoch: int, totals: dict, n: int, seconds: float, skip: int) -> EndOfEpoch:
+        row = {"epoch": epoch + 1, **{k: totals[k] / n for k in KEYS}, "seconds": round(seconds, 3)}
+        if skip:
+            row["resumed_at_batch"] = skip
+        grid = save_image_grid(
+            generate(trainer.sample_generator, z_fixed, labels_fixed),
+            run.out_dir / f"samples_epoch{epoch + 1:03d}.png",
+            nrow=grid_width,
+        )
+        yield
+        if args.eval_every and (epoch + 1) % args.eval_every == 0:
+            row.update(score_generator(trainer, config, args.eval_n, device))
+            yield
+        return row, (
+            f"epoch {epoch + 1}/{args.epochs}: D loss {row['d_loss']:.4f}, "
+            f"G loss {row['g_loss']:.4f}, D(x) {row['d_real']:.3f}, "
+            f"D(G(z)) {row['d_fake']:.3f}, {seconds:.1f}s -> {grid.name}"
+            + (_scores(row) if "eval_fid" in row else "")
+        )
+
+    def postfix(totals: dict, done: int) -> dict:
+        return {"d": f"{totals['d_loss'] / done:.3f}", "g": f"{totals['g_loss'] / done:.3f}"}
+
+    def losses(totals: dict, done: int) -> str:
+        return f"D loss {totals['d_loss'] / done:.4f}, G loss {totals['g_loss'] / done:.4f}"
+
+    def summary(row: dict) -> str:
+        fid = f", FID {row['eval_fid']:.2f}" if "eval_fid" in row else ""
+        return f"{losses(row, 1)}{fid}"
+
+    loop = Loop(
+        console,
+        run,
+        args.epochs,
+        loader,
+        KEYS,
+        step,
+        trainer.state_dict,
+        end_of_epoch,
+        postfix,
+        losses,
+        summary,
+        after_metrics=lambda rows: plot_metrics(rows, run.out_dir / "metrics.png", PANELS),
     )
-    console.summary(
-        f"done: {done_epochs}/{args.epochs} epochs, {last}, "
-        f"{time.perf_counter() - run.started:.1f}s; checkpoint {run.checkpoint_path}"
-    )
-    return 0
+    return loop()
 
 
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -528,21 +369,7 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args, given = parse_args(parser, argv)
-    check_args(parser, args)
-    ckpt, overrides = None, []
-    if args.resume is not None:
-        args.resume = str(find_checkpoint(parser.error, args.resume))
-        if args.sample is None:  # training goes on with the run's options
-            ckpt = read_checkpoint(args.resume, KIND)
-            overrides = restore_options(parser.error, args, given, ckpt)
-    for line in overrides if not args.quiet else []:
-        print(line)
-    device = choose_device(args.device, quiet=args.quiet)
-    if args.sample is not None:
-        return sample_mode(args, device, parser.error)
-    return train(args, device, parser.error, ckpt)
+    return run_script(build_parser(), argv, KIND, check_args, train, sample_mode)
 
 
 if __name__ == "__main__":

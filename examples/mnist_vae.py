@@ -26,9 +26,6 @@ it was started with.
 from __future__ import annotations
 
 import argparse
-import functools
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -36,35 +33,28 @@ import numpy as np
 import minigan
 from minigan import optim
 from minigan.data import DataLoader, DatasetError, load_mnist, scale_images
-from minigan.experiment import (
+from minigan.models import VAE, vae_loss
+from minigan.training import (
     Console,
+    EndOfEpoch,
     Fail,
-    Interrupts,
-    Run,
-    RunningSums,
+    Loop,
     add_common_args,
     check_common_args,
     check_data_size,
     check_int,
-    choose_device,
-    diverged,
-    find_checkpoint,
     finished_message,
-    non_finite_arrays,
     non_finite_stats,
-    parse_args,
-    prepare_out_dir,
+    open_run,
     read_checkpoint,
-    restore_options,
     resume_run,
-    resumed_run_dir,
-    run_options,
-    start_run_dir,
-    stop_for_signal,
+    run_script,
+    sample_checkpoint_path,
+    sample_out_path,
+    sample_vae,
 )
-from minigan.models import MLPVAE, VAE, ConvVAE, vae_loss
-from minigan.random import get_rng_state
-from minigan.utils import save_image_grid, to_uint8
+from minigan.training import build_vae as build
+from minigan.utils import save_image_grid
 
 KIND = "vae"
 MODEL_KEYS = ("arch", "hidden", "latent_dim", "lr", "batch_size", "seed")
@@ -110,15 +100,6 @@ def build_parser() -> argparse.ArgumentParser:
         "if given)",
     )
     return parser
-
-
-def build(config: dict, device: str) -> tuple[VAE, optim.Adam]:
-    if config.get("arch", "mlp") == "conv":
-        model: VAE = ConvVAE(latent_dim=config["latent_dim"])
-    else:
-        model = MLPVAE(hidden=config["hidden"], latent_dim=config["latent_dim"])
-    model = model.to(device)
-    return model, optim.Adam(model.parameters(), lr=config["lr"])
 
 
 def state_of(model: VAE, opt: optim.Adam) -> dict:
@@ -179,21 +160,15 @@ def write_epoch_images(
 
 
 def sample_mode(args: argparse.Namespace, device: str, fail: Fail) -> int:
-    if args.resume is None:
-        print(
-            "error: --sample needs --resume RUN (the run or checkpoint to sample from)",
-            file=sys.stderr,
-        )
+    if sample_checkpoint_path(args) is None:
         return 2
     ckpt = read_checkpoint(args.resume, KIND)
     model, opt = build(ckpt["config"], device)
     load_state(model, opt, ckpt["state"])
     minigan.manual_seed(args.seed)
-    with minigan.no_grad():
-        images = model.sample(args.sample, device).numpy().reshape(-1, 28, 28)
-    out = Path(args.sample_out or Path(args.out or Path(args.resume).parent) / "samples.npy")
-    prepare_out_dir(fail, out.parent, "--sample-out" if args.sample_out else "--out")
-    np.save(out, to_uint8(images, "unit"))
+    images = sample_vae(model, args.sample, device)
+    out = sample_out_path(args, fail)
+    np.save(out, images)
     print(f"wrote {images.shape[0]} samples {images.shape} uint8 to {out}")
     return 0
 
@@ -218,15 +193,11 @@ def train(args: argparse.Namespace, device: str, fail: Fail, ckpt: dict | None =
     train_images = train_images[:used]
     if args.subset:
         test_images = test_images[: max(args.subset // 6, 100)]
-    if ckpt is not None:
-        out_dir = resumed_run_dir(fail, args.resume, args.out)
-    else:
-        out_dir = start_run_dir(fail, args.out, "runs/vae")
+    run = open_run(fail, args, config, ckpt, "runs/vae")
     x_train = scale_images(train_images, "unit").reshape(len(train_images), -1)
     x_test = scale_images(test_images, "unit").reshape(len(test_images), -1)
     loader = DataLoader(x_train, batch_size=config["batch_size"], shuffle=True, seed=config["seed"])
     model, opt = build(config, device)
-    run = Run(out_dir, config, run_options(args))
     if ckpt:
         load_state(model, opt, resume_run(run, ckpt))
         console.info(
@@ -242,100 +213,49 @@ def train(args: argparse.Namespace, device: str, fail: Fail, ckpt: dict | None =
         f"VAE: {model.num_parameters():,} parameters; {len(loader)} batches per epoch; "
         f"output in {run.out_dir}"
     )
-    row: dict = {}
-    # SIGINT / SIGTERM only set a flag: checked after each step and after each phase of the
-    # epoch end, then a checkpoint is saved and the run exits (130 / 143)
-    with Interrupts() as stop:
-        for epoch in range(run.start_epoch, args.epochs):
-            loader.set_epoch(epoch)
-            skip = run.start_batch if epoch == run.start_epoch else 0
-            sums = RunningSums(("loss_sum", "samples"), run.partial if skip else None)
-            done = skip
-            started = time.perf_counter()
-            n = len(loader)
-            bar = console.progress(loader, n, f"epoch {epoch + 1}/{args.epochs}")
-            for i, (batch,) in enumerate(bar):
-                if i < skip:
-                    continue
-                xb = minigan.tensor(batch, device=device)
-                opt.zero_grad()
-                logits, mu, logvar = model(xb)
-                loss = vae_loss(logits, xb, mu, logvar)
-                bad = non_finite_stats({"loss": loss}, ("loss",))
-                if bad:
-                    what = f"loss = {bad.get('loss', bad.get('sum'))}"
-                    return diverged(console, run, epoch, args.epochs, i + 1, n, what)
-                loss.backward()
-                opt.step()
-                sums.add({"loss_sum": loss, "samples": 1.0}, weight=len(batch))
-                done = i + 1
-                if hasattr(bar, "set_postfix") and (done % 10 == 0 or done == n):
-                    totals = sums.values()
-                    bar.set_postfix(loss=f"{totals['loss_sum'] / totals['samples']:.2f}")
-                if console.step_line_due(done, n):
-                    totals = sums.values()
-                    console.info(
-                        f"epoch {epoch + 1}/{args.epochs}, step {done}/{n}: "
-                        f"train loss {totals['loss_sum'] / totals['samples']:.2f}"
-                    )
-                if stop.requested:
-                    close = getattr(bar, "close", None)
-                    if close is not None:
-                        close()
-                    state = state_of(model, opt)
-                    totals = sums.values()
-                    return stop_for_signal(
-                        console, run, stop, state, epoch, done, totals, args.epochs, n
-                    )
-            # the step boundary before the epoch end: an interrupt during the epoch end saves
-            # this, and resuming re-runs the whole epoch end (it changes no parameter and
-            # draws the same random numbers again)
-            state = state_of(model, opt)
-            bad_params = non_finite_arrays(state)
-            if bad_params:
-                what = f"parameters not finite ({', '.join(bad_params[:3])})"
-                return diverged(console, run, epoch, args.epochs, n, n, what)
-            totals = sums.values()
-            interrupted = functools.partial(
-                stop_for_signal, console, run, stop, state, epoch, n, totals, args.epochs, n,
-                rng=get_rng_state(), metrics=list(run.metrics.rows),
-            )  # fmt: skip
-            if stop.requested:
-                return interrupted()
-            seconds = time.perf_counter() - started
-            test_loss = evaluate(model, x_test, device)
-            if stop.requested:
-                return interrupted()
-            row = {
-                "epoch": epoch + 1,
-                "train_loss": totals["loss_sum"] / totals["samples"],
-                "test_loss": test_loss,
-                "seconds": round(seconds, 3),
-            }
-            write_epoch_images(model, run.out_dir, epoch, x_test, z_fixed, x_show, x_ends, config)
-            if stop.requested:
-                return interrupted()
-            run.metrics.append(row)
-            if stop.requested:
-                return interrupted()
-            run.partial = {}
-            run.save(state, epoch + 1, 0, {})
-            console.info(
-                f"epoch {epoch + 1}/{args.epochs}: train loss {row['train_loss']:.2f}, "
-                f"test loss {test_loss:.2f}, {seconds:.1f}s"
-            )
-            if stop.requested:  # the checkpoint just written is the end of this epoch
-                return stop_for_signal(console, run, stop, None, epoch + 1, 0, {}, args.epochs, n)
-    last = (
-        f"train loss {row['train_loss']:.2f}, test loss {row['test_loss']:.2f}"
-        if row
-        else "nothing left to train"
-    )
-    console.summary(
-        f"done: {len(run.metrics.rows)}/{args.epochs} epochs, {last}, "
-        f"{time.perf_counter() - run.started:.1f}s; checkpoint {run.checkpoint_path}"
-    )
-    return 0
+
+    def step(batch: tuple) -> dict | str:
+        xb = minigan.tensor(batch[0], device=device)
+        opt.zero_grad()
+        logits, mu, logvar = model(xb)
+        loss = vae_loss(logits, xb, mu, logvar)
+        bad = non_finite_stats({"loss": loss}, ("loss",))
+        if bad:
+            return f"loss = {bad.get('loss', bad.get('sum'))}"
+        loss.backward()
+        opt.step()
+        return {"loss_sum": loss, "samples": 1.0}
+
+    def end_of_epoch(epoch: int, totals: dict, n: int, seconds: float, skip: int) -> EndOfEpoch:
+        test_loss = evaluate(model, x_test, device)
+        yield
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": totals["loss_sum"] / totals["samples"],
+            "test_loss": test_loss,
+            "seconds": round(seconds, 3),
+        }
+        write_epoch_images(model, run.out_dir, epoch, x_test, z_fixed, x_show, x_ends, config)
+        yield
+        return row, (
+            f"epoch {epoch + 1}/{args.epochs}: train loss {row['train_loss']:.2f}, "
+            f"test loss {test_loss:.2f}, {seconds:.1f}s"
+        )
+
+    def train_loss(totals: dict, done: int) -> str:
+        return f"train loss {totals['loss_sum'] / totals['samples']:.2f}"
+
+    loop = Loop(
+        console, run, args.epochs, loader, ("loss_sum", "samples"), step,
+        lambda: state_of(model, opt), end_of_epoch,
+        postfix=lambda t, done: {"loss": f"{t['loss_sum'] / t['samples']:.2f}"},
+        step_text=train_loss,
+        summary=lambda row: (
+            f"train loss {row['train_loss']:.2f}, test loss {row['test_loss']:.2f}"
+        ),
+        weight=lambda batch: len(batch[0]),
+    )  # fmt: skip
+    return loop()
 
 
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -346,21 +266,7 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args, given = parse_args(parser, argv)
-    check_args(parser, args)
-    ckpt, overrides = None, []
-    if args.resume is not None:
-        args.resume = str(find_checkpoint(parser.error, args.resume))
-        if args.sample is None:  # training goes on with the run's options
-            ckpt = read_checkpoint(args.resume, KIND)
-            overrides = restore_options(parser.error, args, given, ckpt)
-    for line in overrides if not args.quiet else []:
-        print(line)
-    device = choose_device(args.device, quiet=args.quiet)
-    if args.sample is not None:
-        return sample_mode(args, device, parser.error)
-    return train(args, device, parser.error, ckpt)
+    return run_script(build_parser(), argv, KIND, check_args, train, sample_mode)
 
 
 if __name__ == "__main__":

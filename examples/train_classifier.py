@@ -38,7 +38,6 @@ import numpy as np
 import minigan
 from minigan import optim
 from minigan.data import DataLoader, DatasetError, load_mnist
-from minigan.experiment import choose_device, progress
 from minigan.metrics import (
     DEFAULT_BATCH,
     DEFAULT_WEIGHTS,
@@ -53,6 +52,7 @@ from minigan.metrics import (
     save_classifier,
     score_from_logits,
 )
+from minigan.training import choose_device, progress
 from minigan.utils import atomic_write
 
 FLOOR_TRAIN_IMAGES = 10_000  # the floor compares train[:10000] with the test set

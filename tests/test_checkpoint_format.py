@@ -23,8 +23,8 @@ from helpers import assert_close, tolerance
 
 import minigan
 from minigan import optim
-from minigan.experiment import read_checkpoint
 from minigan.models import MLPGenerator
+from minigan.training import read_checkpoint
 from minigan.utils import (
     CheckpointError,
     CheckpointTypeError,

@@ -19,7 +19,7 @@ import pytest
 import minigan
 from minigan import backend
 from minigan.backend import cuda_ext, cupy_kernels, devices
-from minigan.experiment import choose_device
+from minigan.training import choose_device
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import minigan
-from minigan.experiment import DIVERGED_EXIT_CODE
+from minigan.training import DIVERGED_EXIT_CODE
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import minigan.experiment
 import minigan.models.gan
+import minigan.training.metrics_log
+import minigan.training.run
 from minigan.utils import load_checkpoint
 from minigan.utils.checkpoint import TEMP_PREFIX
 
@@ -139,9 +140,9 @@ GAN_POINTS = {
     # during epoch 1's end: the step boundary before it is saved, the epoch end re-runs
     "sampling": (gan, "save_image_grid", 1, (0, 2)),
     "evaluation": (gan, "score_generator", 1, (0, 2)),
-    "metrics-writing": (minigan.experiment, "atomic_write", 1, (0, 2)),
+    "metrics-writing": (minigan.training.metrics_log, "atomic_write", 1, (0, 2)),
     # during epoch 1's checkpoint write: that checkpoint (end of epoch 1) is complete
-    "checkpoint-writing": (minigan.experiment, "save_checkpoint", 1, (1, 0)),
+    "checkpoint-writing": (minigan.training.run, "save_checkpoint", 1, (1, 0)),
 }
 GAN_ARCHS = ("mlp", "dcgan", "cgan-mlp", "cgan-dcgan")
 FAST = {("mlp", p) for p in GAN_POINTS} | {

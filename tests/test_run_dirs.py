@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import minigan
-from minigan.experiment import parse_args
+from minigan.training import parse_args
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
