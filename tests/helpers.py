@@ -29,9 +29,13 @@ its error relative to the array's scale is ~sqrt(K)·2^-24. Pairwise / blocked s
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import math
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -424,3 +428,19 @@ def _tol(override: float | None, dtype: np.dtype, k: int, c: float, fd: bool) ->
         return override
     t = tolerance(dtype, k, c)
     return max(t, FD_TOL64) if fd else t
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_example(name: str, module_name: str | None = None, reuse: bool = False) -> ModuleType:
+    """Import examples/<name>.py as a module registered as `module_name` (default: name):
+    a fresh import, or with reuse=True the one already registered under that name."""
+    module_name = module_name or name
+    if reuse and module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import safetensors.numpy
-from helpers import assert_close, tolerance
+from helpers import assert_close, load_example, tolerance
 
 import minigan
 from minigan import optim
@@ -524,7 +524,7 @@ def test_generator_weights_load_into_pytorch_and_draw_the_same_images(tmp_path):
 
 def test_an_example_checkpoint_is_plain_safetensors(tmp_path):
     """A real training checkpoint (GAN): tensors by path, everything else in JSON metadata."""
-    gan = _load_example("mnist_gan")
+    gan = load_example("mnist_gan", module_name="_test_ckpt_mnist_gan")
     out = tmp_path / "run"
     argv = ["--device", "cpu", "--subset", "64", "--batch-size", "32", "--no-progress"]
     assert gan.main([*argv, "--epochs", "1", "--out", str(out)]) == 0
@@ -535,13 +535,3 @@ def test_an_example_checkpoint_is_plain_safetensors(tmp_path):
     assert ckpt["config"]["kind"] == "gan" and ckpt["epoch"] == 1
     assert isinstance(ckpt["rng"]["cpu"]["state"]["state"], int)  # a 128-bit int, exact
     assert isinstance(ckpt["state"]["opt_g"]["hyperparameters"]["betas"], tuple)
-
-
-def _load_example(name: str):
-    import importlib.util  # noqa: PLC0415
-
-    spec = importlib.util.spec_from_file_location(f"_test_ckpt_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module

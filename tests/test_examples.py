@@ -5,15 +5,14 @@
 # (with labels for conditional GANs), --help, and clear errors for impossible requests.
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import load_example
 from PIL import Image
 
 import minigan
@@ -22,16 +21,8 @@ from minigan.utils import load_checkpoint
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gan = _load("mnist_gan")
-vae = _load("mnist_vae")
+gan = load_example("mnist_gan")
+vae = load_example("mnist_vae")
 
 SMALL = ["--device", "cpu", "--subset", "256", "--batch-size", "64", "--no-progress"]
 

@@ -6,14 +6,13 @@
 # when it is not a terminal, one line per epoch / per --log-every steps, --quiet).
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import load_example
 
 import minigan
 from minigan.training import DIVERGED_EXIT_CODE
@@ -21,18 +20,8 @@ from minigan.training import DIVERGED_EXIT_CODE
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def _load(name: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gan = _load("mnist_gan")
-vae = _load("mnist_vae")
+gan = load_example("mnist_gan", reuse=True)
+vae = load_example("mnist_vae", reuse=True)
 
 # 4 batches per epoch, no per-epoch FID: each run below takes well under a second
 SMALL = ["--device", "cpu", "--subset", "256", "--batch-size", "64", "--epochs", "1"]

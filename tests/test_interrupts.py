@@ -8,7 +8,6 @@
 # previous checkpoint intact, and the next start in that directory removes the temp file.
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import load_example
 
 import minigan.models.gan
 import minigan.training.metrics_log
@@ -30,16 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gan = _load("mnist_gan")
-vae = _load("mnist_vae")
+gan = load_example("mnist_gan")
+vae = load_example("mnist_vae")
 
 # 2 batches per epoch, 2 epochs; a narrow DCGAN and a cheap evaluation every epoch
 BASE = ["--device", "cpu", "--subset", "64", "--batch-size", "32", "--no-progress", "--epochs", "2"]

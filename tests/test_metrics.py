@@ -5,14 +5,13 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import struct
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import load_example
 
 import minigan
 from minigan.data import load_mnist
@@ -40,14 +39,6 @@ from minigan.metrics import (
 )
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def _load_example(name: str):
-    spec = importlib.util.spec_from_file_location(f"_test_metrics_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _random_spd(rng: np.random.Generator, d: int, rank: int | None = None) -> np.ndarray:
@@ -319,7 +310,7 @@ def test_missing_or_corrupt_weights_say_how_to_regenerate(tmp_path):
 
 
 def test_evaluate_script_scores_a_npy_and_writes_json(tmp_path, test_set, capsys):
-    evaluate = _load_example("evaluate")
+    evaluate = load_example("evaluate", module_name=f"_test_metrics_{'evaluate'}")
     images, labels = test_set
     np.save(tmp_path / "x.npy", images[:300])
     np.save(tmp_path / "y.npy", labels[:300].astype(np.int64))
@@ -340,8 +331,8 @@ def test_evaluate_script_scores_a_npy_and_writes_json(tmp_path, test_set, capsys
 
 
 def test_evaluate_script_samples_a_gan_checkpoint(tmp_path, capsys):
-    gan = _load_example("mnist_gan")
-    evaluate = _load_example("evaluate")
+    gan = load_example("mnist_gan", module_name=f"_test_metrics_{'mnist_gan'}")
+    evaluate = load_example("evaluate", module_name=f"_test_metrics_{'evaluate'}")
     run = tmp_path / "gan"
     small = ["--device", "cpu", "--subset", "128", "--batch-size", "64", "--no-progress"]
     assert gan.main([*small, "--epochs", "1", "--out", str(run)]) == 0
@@ -369,7 +360,7 @@ def test_evaluate_script_samples_a_gan_checkpoint(tmp_path, capsys):
 
 
 def test_train_classifier_script_smoke(tmp_path):
-    script = _load_example("train_classifier")
+    script = load_example("train_classifier", module_name=f"_test_metrics_{'train_classifier'}")
     argv = ["--epochs", "1", "--subset", "256", "--device", "cpu", "--no-progress"]
     assert script.main([*argv, "--skip-floor", "--out", str(tmp_path / "clf")]) == 0
     out = tmp_path / "clf" / "run-001" / "mnist_classifier.npz"
@@ -428,7 +419,7 @@ def test_train_classifier_default_writes_a_new_run_dir_not_the_packaged_weights(
 ):
     from minigan.data import UnrecognisedDataWarning
 
-    script = _load_example("train_classifier")
+    script = load_example("train_classifier", module_name=f"_test_metrics_{'train_classifier'}")
     package = _fake_package(tmp_path)
     _redirect_install(script, monkeypatch, package)
     before, real_before = _hashes(package), _hashes(DEFAULT_WEIGHTS.parent)
@@ -457,7 +448,7 @@ def test_train_classifier_default_writes_a_new_run_dir_not_the_packaged_weights(
 
 
 def test_install_weights_replaces_the_package_and_its_recorded_sha256(tmp_path, monkeypatch):
-    script = _load_example("train_classifier")
+    script = load_example("train_classifier", module_name=f"_test_metrics_{'train_classifier'}")
     package = _fake_package(tmp_path)
     _redirect_install(script, monkeypatch, package)
     real_before = _hashes(DEFAULT_WEIGHTS.parent)
@@ -504,7 +495,7 @@ def test_packaged_weights_mismatch_names_file_hashes_and_reinstall(tmp_path, mon
 
 
 def test_metric_with_a_user_trained_classifier_from_its_path(tmp_path, test_set):
-    script = _load_example("train_classifier")
+    script = load_example("train_classifier", module_name=f"_test_metrics_{'train_classifier'}")
     argv = ["--epochs", "1", "--subset", "128", "--batch-size", "64", "--device", "cpu"]
     assert script.main([*argv, "--no-progress", "--skip-floor", "--out", str(tmp_path)]) == 0
     weights = tmp_path / "run-001" / "mnist_classifier.npz"
@@ -523,7 +514,7 @@ def test_metric_with_a_user_trained_classifier_from_its_path(tmp_path, test_set)
 
 
 def test_random_shift_moves_each_image_within_bounds():
-    script = _load_example("train_classifier")
+    script = load_example("train_classifier", module_name=f"_test_metrics_{'train_classifier'}")
     rng = np.random.default_rng(0)
     images = np.zeros((64, 28, 28), np.uint8)
     images[:, 14, 14] = 255

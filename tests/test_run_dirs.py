@@ -7,13 +7,12 @@
 # the run has already finished.
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_example
 
 import minigan
 from minigan.training import parse_args
@@ -21,18 +20,8 @@ from minigan.training import parse_args
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def _load(name: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gan = _load("mnist_gan")
-vae = _load("mnist_vae")
+gan = load_example("mnist_gan", reuse=True)
+vae = load_example("mnist_vae", reuse=True)
 
 # 4 batches of 64 per epoch, no per-epoch FID: each run takes about a second
 SMALL = ["--device", "cpu", "--subset", "256", "--batch-size", "64", "--no-progress"]
@@ -302,7 +291,7 @@ def test_resuming_a_finished_run_says_so(tmp_path, capsys, gan_steps, script):
 
 
 def test_evaluate_takes_a_run_directory_or_its_parent(tmp_path, capsys):
-    evaluate = _load("evaluate")
+    evaluate = load_example("evaluate", reuse=True)
     out = tmp_path / "runs"
     assert gan.main([*SMALL_GAN, "--epochs", "1", "--out", str(out)]) == 0
     for where, used in [(out, "run-001"), (out / "run-001", "run-001"), (out / "latest", "latest")]:
