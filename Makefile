@@ -1,7 +1,7 @@
 # Common tasks. `make test` is the README's test command (and what CI runs).
 PYTHON ?= python3
 
-.PHONY: install test demo demo-vae bench gpu-test gpu-bench gpu-check emu-build emu-test \
+.PHONY: install test demo demo-vae bench bench-cpu gpu-test gpu-bench gpu-check emu-build emu-test \
 	emu-test-full kernel-resources lint format clean
 
 install:
@@ -19,6 +19,29 @@ demo-vae:
 bench:
 	$(PYTHON) -m pytest benchmarks --benchmark-only --benchmark-json=benchmarks/results-cpu.json -q
 	$(PYTHON) benchmarks/report.py benchmarks/results-cpu.json
+
+# The CPU benchmarks side by side (benchmarks/README.md): every kernel family on numpy_ref
+# and numba vs PyTorch CPU, a full training step of every model vs the same model in
+# PyTorch, and this machine's SGEMM rate, once per thread count of BENCH_THREADS (default:
+# 1 and all cores), minigan and PyTorch with the same count. The JSON files and the printed
+# table (report.md) go to BENCH_CPU_DIR, under build/ (untracked). MINIGAN_BENCH_ROUNDS=N
+# caps every benchmark's rounds for a quick look (not for published numbers).
+BENCH_CPU_DIR ?= build/bench-cpu
+BENCH_THREADS ?= 1 $(shell $(PYTHON) -c "from minigan.backend.cpu_threads import available_cores; print(available_cores())")
+
+bench-cpu:
+	@mkdir -p $(BENCH_CPU_DIR)
+	@set -e; files=""; \
+	for t in $$(printf '%s\n' $(BENCH_THREADS) | sort -un); do \
+		echo "bench-cpu: minigan and PyTorch with $$t thread(s)"; \
+		MINIGAN_NUM_THREADS=$$t $(PYTHON) -m pytest -q benchmarks/bench_kernels_cpu.py \
+			benchmarks/bench_cpu_steps.py --benchmark-only --benchmark-quiet \
+			--benchmark-json=$(BENCH_CPU_DIR)/threads-$$t.json; \
+		files="$$files $(BENCH_CPU_DIR)/threads-$$t.json"; \
+	done; \
+	$(PYTHON) benchmarks/report.py $$files > $(BENCH_CPU_DIR)/report.md; \
+	cat $(BENCH_CPU_DIR)/report.md; \
+	echo "bench-cpu: JSON and report.md in $(BENCH_CPU_DIR)/"
 
 # The CUDA kernels on the CPU (no GPU needed): minigan._C_emu is csrc/ compiled as host C++
 # and run by the emulator of the CUDA execution model (csrc/emu/, docs/cuda-emulation.md).

@@ -274,7 +274,16 @@ setup(
     # the sample-quality metric's classifier weights and reference statistics
     package_data={"minigan.metrics": ["*.npz", "*.json"]},
     python_requires=">=3.10",
-    install_requires=["numpy>=1.24", "tqdm>=4.60", "Pillow>=9.0", "safetensors>=0.4"],
+    # numba: the CPU kernels (minigan/backend/numba_cpu.py); threadpoolctl: sizes the BLAS
+    # thread pool next to numba's (minigan/backend/cpu_threads.py)
+    install_requires=[
+        "numpy>=1.24",
+        "numba>=0.59",
+        "threadpoolctl>=3.1",
+        "tqdm>=4.60",
+        "Pillow>=9.0",
+        "safetensors>=0.4",
+    ],
     extras_require={
         # pybind11: make emu-build compiles the bindings of minigan._C_emu outside pip's
         # build environment; scipy: an oracle of the metric tests.

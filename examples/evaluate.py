@@ -21,6 +21,10 @@ labels 0, 1, ..., 9, 0, 1, ...), a VAE decoding z ~ N(0, I).
 
 from __future__ import annotations
 
+# minigan before NumPy, so that OpenBLAS's idle threads sleep (see minigan/__init__.py)
+import minigan  # noqa: F401
+
+# isort: split
 import argparse
 import json
 import sys
@@ -42,6 +46,7 @@ from minigan.training import (
     choose_device,
     find_checkpoint,
     sample_from_checkpoint,
+    set_up_cpu,
 )
 from minigan.utils import CheckpointError, atomic_write, load_checkpoint
 
@@ -153,6 +158,8 @@ def sample_checkpoint(path: str, n: int, device: str, seed: int) -> tuple[np.nda
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     device = choose_device(args.device)
+    if device == "cpu":
+        set_up_cpu(None)
     labels = load_npy(args.labels, "labels") if args.labels else None
     if args.checkpoint:
         # the file, its run directory, or the directory of runs (its latest run)

@@ -1,15 +1,25 @@
 #!/usr/bin/env python3
-# Train the MNIST classifier behind minigan.metrics (FID / classifier score) WITH minigan:
-# Adam with a cosine learning-rate decay, random +-2 pixel shifts, a per-epoch test accuracy,
-# an atomic write of the float32 weights, metadata JSON, the test-set feature statistics and
-# the real-data floor of the metric (FID of 10k training images, score of the test set).
+# Train the MNIST classifier behind minigan.metrics (FID / classifier score) WITH minigan and
+# its training layer: Adam with a cosine learning-rate decay, random +-2 pixel shifts, a
+# per-epoch test accuracy; a run directory with a checkpoint every epoch, exact resume and
+# Ctrl-C handling as in the GAN/VAE examples; at the end, an atomic write of the float32
+# weights, metadata JSON, the test-set feature statistics and the real-data floor of the
+# metric (FID of 10k training images, score of the test set).
 """Train the classifier used by minigan's sample-quality metric.
 
-Each run writes into a new numbered directory OUT/run-NNN (default OUT: runs/classifier),
-never over an existing file:
+Each run writes into a new numbered directory OUT/run-NNN (default OUT: runs/classifier;
+OUT/latest points at the newest), never over an existing file:
+  checkpoint.safetensors    every epoch: model, optimizer, RNG, schedule position
+  metrics.csv, metrics.json per-epoch train loss / accuracy and test accuracy
+and, once the last epoch is done:
   mnist_classifier.npz      the float32 weights (minigan.metrics.load_classifier(PATH))
   mnist_classifier.json     test accuracy, epochs, seed, date, timings, sha256, the floor
   mnist_test_stats.npz      mean/covariance of the test set's features (FID reference)
+
+Ctrl-C (SIGINT) or SIGTERM stops at the next step with a checkpoint and prints the
+`resume with:` command; --resume RUN_DIR continues the run exactly (with its options; the
+cosine schedule spans the run's --epochs, so those cannot change), and writes the final
+files of a run that was stopped after its last epoch.
 
 The packaged weights in minigan/metrics/ (what the metric uses by default) are replaced
 only on request: --install-weights after training, or --install-from RUN_DIR for a
@@ -19,11 +29,16 @@ minigan/metrics/classifier.py; the numbers in docs/metrics.md must then be redon
 Examples:
   python examples/train_classifier.py                    # -> runs/classifier/run-001/
   python examples/train_classifier.py --epochs 1 --out /tmp/clf
+  python examples/train_classifier.py --resume runs/classifier   # the latest run, continued
   python examples/train_classifier.py --install-from runs/classifier/run-001
 """
 
 from __future__ import annotations
 
+# minigan before NumPy, so that OpenBLAS's idle threads sleep (see minigan/__init__.py)
+import minigan
+
+# isort: split
 import argparse
 import datetime
 import json
@@ -31,13 +46,13 @@ import math
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-import minigan
 from minigan import optim
-from minigan.data import DataLoader, DatasetError, load_mnist
+from minigan.data import DataLoader
 from minigan.metrics import (
     DEFAULT_BATCH,
     DEFAULT_WEIGHTS,
@@ -52,10 +67,29 @@ from minigan.metrics import (
     save_classifier,
     score_from_logits,
 )
-from minigan.training import choose_device, progress
+from minigan.training import (
+    CHANGEABLE_ON_RESUME,
+    EndOfEpoch,
+    Fail,
+    Finish,
+    Loop,
+    Option,
+    add_common_args,
+    add_options,
+    finished_message,
+    new_config,
+    non_finite_stats,
+    run_script,
+    start_run,
+)
 from minigan.utils import atomic_write
 
+KIND = "classifier"
 FLOOR_TRAIN_IMAGES = 10_000  # the floor compares train[:10000] with the test set
+CONFIG_KEYS = ("batch_size", "lr", "shift", "seed")
+KEYS = ("loss_sum", "correct", "seen")  # summed over an epoch
+#: what --resume may change: not --epochs, which sets the length of the cosine schedule
+CHANGEABLE = tuple(name for name in CHANGEABLE_ON_RESUME if name != "epochs")
 
 #: Where --install-weights / --install-from put a run: the packaged weights' directory and
 #: the module whose WEIGHTS_SHA256 line is rewritten (module globals so tests can redirect).
@@ -64,70 +98,48 @@ RECORDED_SHA_FILE = PACKAGE_DIR / "classifier.py"
 RUN_FILES = ("mnist_classifier.npz", "mnist_classifier.json", "mnist_test_stats.npz")
 _SHA_LINE = re.compile(r'^WEIGHTS_SHA256 = "[0-9a-f]*"$', re.MULTILINE)
 
+OPTIONS = (
+    Option(
+        "--shift",
+        2,
+        "augmentation: random shifts of up to this many pixels (0 = off; default: 2)",
+        low=0,
+        high=8,
+    ),
+    Option(
+        "--skip-floor",
+        False,
+        "skip the test-set statistics and the real-data floor (quick runs)",
+        action="store_true",
+    ),
+    Option(
+        "--install-weights",
+        False,
+        "when the run has finished, install it as the packaged weights of minigan.metrics "
+        "(replaces minigan/metrics/mnist_classifier.npz and its WEIGHTS_SHA256)",
+        action="store_true",
+    ),
+    Option(
+        "--install-from",
+        None,
+        "install a finished run (a directory written by this script) as the packaged "
+        "weights, without training",
+        metavar="RUN_DIR",
+    ),
+)
+LR_HELP = "peak Adam learning rate, cosine-decayed to lr/100 over the run (default: 2e-3)"
+CHANGES = "only the printing options, --device and --data-dir may be given anew (not --epochs: "
+CHANGES += "the learning-rate schedule spans the run's epochs)"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--epochs", type=int, default=6, help="epochs to train (default: 6)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument(
-        "--out",
-        default="runs/classifier",
-        help="directory for the runs: each run writes into a new OUT/run-NNN "
-        "(default: runs/classifier)",
+    add_common_args(
+        parser, epochs=6, batch_size=128, lr=2e-3, lr_help=LR_HELP, changeable_help=CHANGES
     )
-    parser.add_argument(
-        "--install-weights",
-        action="store_true",
-        help="after training, install the run as the packaged weights of minigan.metrics "
-        "(replaces minigan/metrics/mnist_classifier.npz and its WEIGHTS_SHA256)",
-    )
-    parser.add_argument(
-        "--install-from",
-        default=None,
-        metavar="RUN_DIR",
-        help="install a finished run (a directory written by this script) as the packaged "
-        "weights, without training",
-    )
-    parser.add_argument(
-        "--device",
-        default="auto",
-        choices=("auto", "cpu", "cuda"),
-        help="where to train (default: auto = cuda when usable)",
-    )
-    parser.add_argument("--batch-size", type=int, default=128, help="batch size (default: 128)")
-    parser.add_argument(
-        "--lr",
-        type=float,
-        default=2e-3,
-        help="peak Adam learning rate, cosine-decayed to lr/100 over the run (default: 2e-3)",
-    )
-    parser.add_argument(
-        "--shift",
-        type=int,
-        default=2,
-        help="augmentation: random shifts of up to this many pixels (0 = off; default: 2)",
-    )
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="MNIST, or other 28x28 IDX data under MNIST's file names (docs/data.md) "
-        "(default: $MINIGAN_DATA_DIR or data/mnist)",
-    )
-    parser.add_argument(
-        "--subset",
-        type=int,
-        default=None,
-        metavar="N",
-        help="train on the first N training images only (quick runs and tests)",
-    )
-    parser.add_argument(
-        "--skip-floor",
-        action="store_true",
-        help="skip the test-set statistics and the real-data floor (quick runs)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="disable the progress bar")
+    add_options(parser, OPTIONS, "classifier")
     return parser
 
 
@@ -153,120 +165,149 @@ def accuracy(model: MNISTClassifier, images: np.ndarray, labels: np.ndarray, dev
     return float((logits.argmax(axis=1) == labels).mean())
 
 
-def train(args: argparse.Namespace, device: str) -> int:
-    try:
-        x_train, y_train = load_mnist("train", args.data_dir)
-        x_test, y_test = load_mnist("test", args.data_dir)
-    except DatasetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.subset:
-        x_train, y_train = x_train[: args.subset], y_train[: args.subset]
-        keep = max(args.subset // 6, 500)
-        x_test, y_test = x_test[:keep], y_test[:keep]
-    minigan.manual_seed(args.seed)
+def learning_rate(peak: float, step: int, total_steps: int) -> float:
+    """The cosine decay from `peak` (step 0) to peak/100 (step `total_steps`)."""
+    return peak * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * step / total_steps)))
+
+
+def train(args: argparse.Namespace, device: str, fail: Fail, ckpt: dict | None = None) -> int:
+    """Train a new run, or continue `ckpt` (read from args.resume, its options restored);
+    then write the run's files (and install them with --install-weights)."""
+    if args.install_weights and args.skip_floor:
+        fail(
+            "argument --install-weights: needs the test statistics, which a --skip-floor run "
+            "does not write (train without --skip-floor)"
+        )
+    if ckpt is not None and finished_message(ckpt, args.epochs):
+        run_dir = Path(args.resume).parent
+        if (run_dir / RUN_FILES[1]).is_file():  # its files are written: nothing left to do
+            print(
+                f"run already finished: {ckpt['epoch']}/{args.epochs} epochs; its weights are "
+                f"{run_dir / RUN_FILES[0]}"
+            )
+            return install(run_dir) if args.install_weights else 0
+    config = new_config(args, KIND, CONFIG_KEYS)
+    start = start_run(args, fail, ckpt, config, "runs/classifier", test_min=500, finished=None)
+    console, config, run = start.console, start.config, start.run
+    (x_train, y_train), (x_test, y_test) = start.train, start.test
     model = MNISTClassifier().to(device)
-    opt = optim.Adam(model.parameters(), lr=args.lr)
-    loader = DataLoader(x_train, y_train, batch_size=args.batch_size, seed=args.seed)
-    shift_rng = np.random.default_rng([args.seed, 1])
+    opt = optim.Adam(model.parameters(), lr=config["lr"])
+    loader = DataLoader(x_train, y_train, batch_size=config["batch_size"], seed=config["seed"])
+    shift_rng = np.random.default_rng([config["seed"], 1])
     total_steps = max(1, args.epochs * len(loader))
-    print(
+
+    def state() -> dict:
+        shifts = shift_rng.bit_generator.state
+        return {"model": model.state_dict(), "opt": opt.state_dict(), "shift_rng": shifts}
+
+    def load(saved: dict) -> None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["opt"])
+        shift_rng.bit_generator.state = saved["shift_rng"]
+
+    start.restore(load)
+    if args.install_weights:  # not recorded: a resumed run is asked again
+        run.resume_args.append("--install-weights")
+    steps_done = [run.start_epoch * len(loader) + run.start_batch]  # the schedule's clock
+    console.info(
         f"classifier: {model.num_parameters():,} parameters; {len(x_train)} training images, "
-        f"{len(loader)} batches of {args.batch_size} per epoch; shifts +-{args.shift} px"
+        f"{len(loader)} batches of {config['batch_size']} per epoch; shifts +-{config['shift']} "
+        f"px; output in {run.out_dir}"
     )
-    history = []
-    step = 0
-    started = time.perf_counter()
-    for epoch in range(args.epochs):
-        t0 = time.perf_counter()
-        model.train()
-        loss_sum, correct, seen = 0.0, 0, 0
-        bar = progress(loader, len(loader), f"epoch {epoch + 1}/{args.epochs}", args.no_progress)
-        for xb, yb in bar:
-            # cosine decay from lr to lr/100 over the whole run
-            opt.lr = args.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * step / total_steps)))
-            x = minigan.tensor(preprocess(random_shift(xb, args.shift, shift_rng)), device=device)
-            opt.zero_grad()
-            logits = model(x)
-            loss = cross_entropy(logits, yb.astype(np.int64))
-            loss.backward()
-            opt.step()
-            step += 1
-            loss_sum += loss.item() * len(yb)
-            correct += int((logits.numpy().argmax(axis=1) == yb).sum())
-            seen += len(yb)
-            if hasattr(bar, "set_postfix") and step % 20 == 0:
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
-        train_seconds = time.perf_counter() - t0
+
+    def step(batch: tuple) -> dict | str:
+        xb, yb = batch
+        opt.lr = learning_rate(config["lr"], steps_done[0], total_steps)
+        x = minigan.tensor(preprocess(random_shift(xb, config["shift"], shift_rng)), device=device)
+        opt.zero_grad()
+        logits = model(x)
+        loss = cross_entropy(logits, yb.astype(np.int64))
+        bad = non_finite_stats({"loss": loss}, ("loss",))
+        if bad:
+            return f"loss = {bad.get('loss', bad.get('sum'))}"
+        loss.backward()
+        opt.step()
+        steps_done[0] += 1
+        correct = int((logits.numpy().argmax(axis=1) == yb).sum())
+        return {"loss_sum": loss.item() * len(yb), "correct": correct, "seen": len(yb)}
+
+    def end_of_epoch(epoch: int, totals: dict, n: int, seconds: float, skip: int) -> EndOfEpoch:
         model.eval()
         test_acc = accuracy(model, x_test, y_test, device)
+        model.train()
+        yield
         row = {
             "epoch": epoch + 1,
-            "train_loss": loss_sum / seen,
-            "train_accuracy": correct / seen,
+            "train_loss": totals["loss_sum"] / totals["seen"],
+            "train_accuracy": totals["correct"] / totals["seen"],
             "test_accuracy": test_acc,
-            "seconds": round(train_seconds, 1),
+            "seconds": round(seconds, 1),
         }
-        history.append(row)
-        print(
+        if skip:
+            row["resumed_at_batch"] = skip
+        return row, (
             f"epoch {epoch + 1}/{args.epochs}: train loss {row['train_loss']:.4f}, "
-            f"train acc {row['train_accuracy']:.4f}, test acc {test_acc:.4f}, "
-            f"{train_seconds:.1f}s"
+            f"train acc {row['train_accuracy']:.4f}, test acc {test_acc:.4f}, {seconds:.1f}s"
         )
-    train_time = time.perf_counter() - started
 
-    run_dir = new_run_dir(Path(args.out))
-    out = run_dir / RUN_FILES[0]
-    with atomic_write(out) as f:
-        save_classifier(model, f)
-    digest = file_sha256(out)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), sha256 {digest}")
-    meta = {
-        "arch": repr(model),
-        "parameters": model.num_parameters(),
-        "test_accuracy": history[-1]["test_accuracy"] if history else None,
-        "test_images": len(x_test),
-        "epochs": args.epochs,
-        "seed": args.seed,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "shift": args.shift,
-        "train_images": len(x_train),
-        "device": device,
-        "train_seconds": round(train_time, 1),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "sha256": digest,
-        "history": history,
-    }
-    if not args.skip_floor:
-        meta.update(real_data_floor(out, digest, x_train, x_test, device))
-    with atomic_write(out.with_suffix(".json")) as f:
-        f.write((json.dumps(meta, indent=1) + "\n").encode())
-    print(f"wrote {out.with_suffix('.json')}")
-    if args.install_weights:
-        return install(run_dir)
-    print(
-        f"the packaged weights are unchanged; score with this classifier through "
-        f"evaluate_images(..., classifier={str(out)!r}), or make it the packaged one with\n"
-        f"  python examples/train_classifier.py --install-from {run_dir}"
-    )
-    return 0
+    def finish() -> Finish:
+        """The run's files, from the trained model (again when a resumed run ends here)."""
+        out = run.out_dir / RUN_FILES[0]
+        with atomic_write(out) as f:
+            save_classifier(model, f)
+        digest = file_sha256(out)
+        console.info(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), sha256 {digest}")
+        yield
+        history = run.metrics.rows
+        meta = {
+            "arch": repr(model),
+            "parameters": model.num_parameters(),
+            "test_accuracy": history[-1]["test_accuracy"] if history else None,
+            "test_images": len(x_test),
+            "epochs": args.epochs,
+            "seed": config["seed"],
+            "batch_size": config["batch_size"],
+            "lr": config["lr"],
+            "shift": config["shift"],
+            "train_images": len(x_train),
+            "device": device,
+            "train_seconds": round(sum(row["seconds"] for row in history), 1),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "sha256": digest,
+            "history": history,
+        }
+        if not args.skip_floor:
+            meta.update(real_data_floor(out, digest, x_train, x_test, device, console.info))
+            yield
+        with atomic_write(out.with_suffix(".json")) as f:
+            f.write((json.dumps(meta, indent=1) + "\n").encode())
+        console.info(f"wrote {out.with_suffix('.json')}")
+        if args.install_weights:
+            return install(run.out_dir)
+        console.info(
+            f"the packaged weights are unchanged; score with this classifier through "
+            f"evaluate_images(..., classifier={str(out)!r}), or make it the packaged one with\n"
+            f"  python examples/train_classifier.py --install-from {run.out_dir}"
+        )
+        return None
 
+    def metrics(totals: dict, done: int) -> dict:
+        seen = totals["seen"]
+        return {
+            "loss": f"{totals['loss_sum'] / seen:.4f}",
+            "acc": f"{totals['correct'] / seen:.4f}",
+        }
 
-def new_run_dir(root: Path) -> Path:
-    """Create and return root/run-NNN, the first number not taken (never an existing dir)."""
-    if root.exists() and not root.is_dir():
-        raise SystemExit(f"error: --out {root} is a file; it must be a directory for runs")
-    root.mkdir(parents=True, exist_ok=True)
-    taken = [int(p.name[4:]) for p in root.glob("run-*") if p.name[4:].isdigit()]
-    number = max(taken, default=0) + 1
-    while True:
-        run_dir = root / f"run-{number:03d}"
-        try:
-            run_dir.mkdir()  # atomic: two runs started at once get different directories
-            return run_dir
-        except FileExistsError:
-            number += 1
+    loop = Loop(
+        console, run, args.epochs, loader, KEYS, step, state, end_of_epoch,
+        postfix=metrics,
+        step_text=lambda t, done: f"train loss {t['loss_sum'] / t['seen']:.4f}",
+        summary=lambda row: (
+            f"train loss {row['train_loss']:.4f}, test acc {row['test_accuracy']:.4f}"
+        ),
+        finish=finish,
+    )  # fmt: skip
+    return loop()
 
 
 def install_weights(
@@ -334,10 +375,16 @@ def install(run_dir: Path) -> int:
 
 
 def real_data_floor(
-    weights: Path, digest: str, x_train: np.ndarray, x_test: np.ndarray, device: str
+    weights: Path,
+    digest: str,
+    x_train: np.ndarray,
+    x_test: np.ndarray,
+    device: str,
+    say: Callable[[str], None] = print,
 ) -> dict:
     """Test-set feature stats (written next to the weights) and the metric's real-data floor:
-    FID of the first 10,000 training images vs the test set, classifier score of both."""
+    FID of the first 10,000 training images vs the test set, classifier score of both; `say`
+    prints the numbers."""
     t0 = time.perf_counter()
     model = load_classifier(weights, device=device, sha256=digest)
     feats, logits = classifier_outputs(x_test, model, DEFAULT_BATCH, device)
@@ -355,7 +402,7 @@ def real_data_floor(
         "score_train10k": score_from_logits(logits_tr),
     }
     seconds = time.perf_counter() - t0
-    print(
+    say(
         f"real-data floor: FID(train[:{len(train_part)}] vs test) "
         f"{floor['fid_train10k_vs_test']:.4f}; classifier score: test "
         f"{floor['score_test']:.4f}, train[:{len(train_part)}] {floor['score_train10k']:.4f} "
@@ -365,24 +412,13 @@ def real_data_floor(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.install_from is not None:
-        return install(Path(args.install_from))
-    if args.install_weights and args.skip_floor:
-        parser.error("--install-weights needs the test statistics: drop --skip-floor")
-    if args.epochs < 1:
-        parser.error(f"--epochs must be >= 1, got {args.epochs}")
-    if args.batch_size < 1:
-        parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.lr <= 0:
-        parser.error(f"--lr must be > 0, got {args.lr}")
-    if args.shift < 0 or args.shift > 8:
-        parser.error(f"--shift must be in 0..8, got {args.shift}")
-    if args.subset is not None and args.subset < args.batch_size:
-        parser.error(f"--subset ({args.subset}) must be at least --batch-size")
-    device = choose_device(args.device)
-    return train(args, device)
+    def install_from(args: argparse.Namespace) -> int | None:
+        return None if args.install_from is None else install(Path(args.install_from))
+
+    return run_script(
+        build_parser(), argv, KIND, train, options=OPTIONS, instead=install_from,
+        changeable=CHANGEABLE,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

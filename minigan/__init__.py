@@ -3,6 +3,19 @@
 # save/load of state (safetensors + JSON, never pickle).
 from __future__ import annotations
 
+import os as _os
+import sys as _sys
+
+# OpenBLAS's worker threads busy-wait after each GEMM (about 0.1 s by default), holding the
+# cores that the numba kernels' threads need next: a 2-thread MLP-GAN step was measured 8x
+# slower than a 1-thread one. A short timeout puts them to sleep at once. OpenBLAS reads it
+# when it loads, i.e. when NumPy is first imported, so it only applies when minigan is
+# imported first; backend/cpu_threads.py copes with the other case. A value the user set
+# is kept.
+_NUMPY_IMPORTED_FIRST = "numpy" in _sys.modules
+_OPENBLAS_TIMEOUT_PRESET = "OPENBLAS_THREAD_TIMEOUT" in _os.environ
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 from . import nn, ops, optim, viz  # noqa: E402 - after the core they build on
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .backend import backend_info

@@ -90,7 +90,7 @@ def test_every_table_derives_from_the_registry():
 @pytest.mark.parametrize("act", REGISTRY, ids=NAMES)
 def test_every_activation_has_cupy_snippets(act):
     """The CuPy fallback's elementwise bodies assign y (forward) and dz (backward). They run
-    in tests/test_cupy_kernels.py (on a GPU, and in the CUDA emulator through its CuPy
+    in tests/test_contract_kernels.py (on a GPU, and in the CUDA emulator through its CuPy
     stand-in)."""
     assert re.search(r"\by\s*=", act.cupy_forward), act.cupy_forward
     assert re.search(r"\bdz\s*=", act.cupy_backward), act.cupy_backward

@@ -423,6 +423,8 @@ def test_backend_dispatch_is_dtype_aware(monkeypatch):
 
     backend.reset()
     try:
+        monkeypatch.delenv("MINIGAN_BACKEND", raising=False)
+        monkeypatch.setitem(backend.PREFERENCE, "cpu", ("numpy",))
         monkeypatch.setattr(numpy_ref, "SUPPORTED_DTYPES", ("float32",), raising=False)
         assert backend.implementation("cpu", np.float32)[0] == "numpy"
         with pytest.raises(RuntimeError, match="numpy does not support float64"):

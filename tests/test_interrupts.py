@@ -4,8 +4,10 @@
 # `resume with:` line and exits 130 / 143, and the resumed run ends bit for bit where an
 # uninterrupted run of the same length ends (parameters, optimizer state, RNG, metrics,
 # sample images). The signal is sent from inside the process at a chosen point (a hook that
-# calls os.kill on its N-th call). A SIGKILL in the middle of a checkpoint write leaves the
-# previous checkpoint intact, and the next start in that directory removes the temp file.
+# calls os.kill on its N-th call). A signal during the last checkpoint write stops nothing:
+# the run ends as a finished one. A SIGKILL in the middle of a checkpoint write leaves the
+# previous checkpoint intact, and the next start in that directory removes the temp file;
+# one while OUT/latest is replaced leaves a temp link, which the next start removes.
 from __future__ import annotations
 
 import json
@@ -206,6 +208,38 @@ def test_vae_resumes_exactly_after_an_interrupt(
     )
 
 
+# ----- a signal once nothing is left to stop -----------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_last_checkpoint_write_ends_as_a_finished_run(
+    tmp_path, monkeypatch, capsys, straight, sig
+):
+    """The write finishes (a signal only sets a flag), the run is then complete: it ends
+    like an uninterrupted one (exit code 0, the `done:` line), says the signal came too
+    late to stop anything, and resuming it says it has finished."""
+    out = tmp_path / "split"
+    # the second checkpoint write of a 2-epoch run: the end of epoch 2, the last one
+    interrupt_at(monkeypatch, minigan.training.run, "save_checkpoint", 2, sig)
+    capsys.readouterr()
+    assert gan.main(_args(gan, "mlp") + ["--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "resume with:" not in printed and "interrupted" not in printed
+    lines = printed.splitlines()
+    name = signal.Signals(sig).name
+    assert lines[-2] == (
+        f"{name} arrived after the last checkpoint was written: the run is complete, "
+        "nothing was stopped"
+    )
+    assert lines[-1].startswith("done: 2/2 epochs")
+    monkeypatch.undo()
+    run_dir = out / "run-001"
+    assert_same_run(straight(gan, "mlp"), run_dir)
+    assert not list(run_dir.glob(f"{TEMP_PREFIX}*"))
+    assert gan.main(["--resume", str(run_dir)]) == 0
+    assert "run already finished: 2/2 epochs" in capsys.readouterr().out
+
+
 # ----- SIGKILL while a checkpoint is written ---------------------------------------------
 
 _KILLED_WRITER = """
@@ -291,3 +325,80 @@ def test_a_real_sigterm_from_outside_stops_with_143_and_the_hint(tmp_path):
     assert f"resume with: python {script} --resume {run_dir}" in rest.splitlines()
     ckpt = load_checkpoint(run_dir / "checkpoint.safetensors")
     assert ckpt["epoch"] * 2 + ckpt["batch"] >= 1
+
+
+# ----- SIGKILL while OUT/latest is replaced ----------------------------------------------
+
+_KILLED_POINTER = """
+import os, sys, time
+import runpy
+real_replace = os.replace
+
+def replace(src, dst):
+    if os.path.basename(str(dst)) == "latest":  # the temp link is made, not yet renamed
+        open({marker!r}, "w").close()
+        time.sleep(600)
+    return real_replace(src, dst)
+
+os.replace = replace
+sys.argv = [{script!r}, *{args!r}]
+runpy.run_path({script!r}, run_name="__main__")
+"""
+
+
+def test_sigkill_while_latest_is_replaced_leaves_nothing_after_the_next_start(tmp_path):
+    out, marker = tmp_path / "out", tmp_path / "pointing"
+    script = str(EXAMPLES / "mnist_vae.py")
+    args = [*BASE, "--epochs", "1", "--quiet", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    code = _KILLED_POINTER.format(script=script, marker=str(marker), args=args)
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None, "the run ended before it pointed latest at its run"
+            assert time.monotonic() < deadline, "the run never pointed latest at its run"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    temps = [p for p in out.iterdir() if p.name.startswith(".latest-")]
+    assert len(temps) == 1 and temps[0].is_symlink() and os.readlink(temps[0]) == "run-001"
+    assert not (out / "latest").exists()
+    # the next start into that OUT (a new process) removes the temp link
+    done = subprocess.run(
+        [sys.executable, script, *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["latest", "run-001", "run-002"]
+    assert os.readlink(out / "latest") == "run-002"
+
+
+def test_only_stale_latest_temp_links_are_removed(tmp_path):
+    """What a killed start left (made before this process started) goes; a temp link
+    another process has just made, and any other name, stay."""
+    old = time.time() - 3600
+    stale = tmp_path / ".latest-0123456789ab"
+    stale_text = tmp_path / f"{TEMP_PREFIX}latest.k3j4h5.tmp"
+    fresh = tmp_path / ".latest-ba9876543210"
+    other = [tmp_path / ".latest-notours", tmp_path / "run-001", tmp_path / "latest"]
+    os.symlink("run-001", stale)
+    stale_text.write_text("run-001\n")
+    os.symlink("run-001", fresh)
+    other[0].write_text("x")
+    other[1].mkdir()
+    os.symlink("run-001", other[2])
+    for path in (stale, stale_text, *other):
+        os.utime(path, (old, old), follow_symlinks=False)
+    removed = minigan.training.run.remove_stale_latest_links(tmp_path)
+    assert sorted(removed) == sorted([stale, stale_text])
+    assert not os.path.lexists(stale) and not stale_text.exists()
+    assert fresh.is_symlink() and all(os.path.lexists(p) for p in other)

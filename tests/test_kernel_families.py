@@ -12,25 +12,28 @@ What "has the step" means, precisely (all paths relative to the repository root)
 
 1. NumPy reference: ``minigan/backend/numpy_ref.py`` defines ``def <fn>`` at top level, with
    a docstring (where the math goes), for every contract function ``<fn>`` of the family.
-2. argument checks: every implementation of ``<fn>`` that exists (numpy_ref, cupy_kernels,
+2. argument checks: every implementation of ``<fn>`` that exists (numpy_ref, cupy_kernels, numba,
    ``KernelExtension.<fn>``) calls ``checks.<something>_args(...)``, a function defined at
    top level in ``minigan/backend/checks.py``.
 3. CuPy implementation: ``minigan/backend/cupy_kernels.py`` defines ``def <fn>`` at top level.
-4. CUDA kernel, launcher and binding: ``csrc/bindings.cpp`` has ``m.def("<fn>", ...)``; a
+4. numba implementation: ``minigan/backend/numba_cpu.py`` defines ``def <fn>`` at top level, or
+   imports it (``from .<module> import <fn>``) from a backend module that does; with a
+   docstring.
+5. CUDA kernel, launcher and binding: ``csrc/bindings.cpp`` has ``m.def("<fn>", ...)``; a
    launcher ``<fn>(...)`` or ``<fn>_<variant>(...)`` (as ``batchnorm_forward_train``) is
    declared in ``csrc/minigan.h`` and defined (``<type> <name>(...) {`` at the start of a
    line) in a ``csrc/*.cu`` file; and each compiled module that imports (minigan._C,
    minigan._C_emu) has ``<fn>``.
-5. KernelExtension method: class ``KernelExtension`` in ``minigan/backend/cuda_ext.py``
+6. KernelExtension method: class ``KernelExtension`` in ``minigan/backend/cuda_ext.py``
    defines ``def <fn>``; ``cuda_ext.py`` binds ``<fn> = GPU.<fn>`` and ``emu_ext.py``
    ``<fn> = EMU.<fn>`` at top level.
-6. emulated test: a test function in ``tests/`` takes a fixture that is parametrized with an
+7. emulated test: a test function in ``tests/`` takes a fixture that is parametrized with an
    ``"emu"`` param and refers to ``emu_ext`` (the CUDA emulator), and refers to ``<fn>``.
-7. gradcheck test (families with a gradient, i.e. a function ending in ``_backward``): a test
+8. gradcheck test (families with a gradient, i.e. a function ending in ``_backward``): a test
    function in ``tests/`` calls ``gradcheck`` (or ``gradcheck_report``) and refers to the
    family, one of its functions, or an op that runs them (a public function of
    ``minigan/ops/*.py`` that calls ``.apply`` of a class naming one of the functions).
-8. benchmark: a ``bench_*`` function in ``benchmarks/*.py`` is named ``bench_<family>`` (or
+9. benchmark: a ``bench_*`` function in ``benchmarks/*.py`` is named ``bench_<family>`` (or
    ``bench_<family>_...``) or refers to one of the family's functions.
 
 "Refers to X" means: X occurs as an identifier, an attribute name or a string constant in
@@ -61,6 +64,7 @@ COMPILED_MODULES = ("minigan._C", "minigan._C_emu")
 
 NUMPY_REF = "minigan/backend/numpy_ref.py"
 CUPY = "minigan/backend/cupy_kernels.py"
+NUMBA = "minigan/backend/numba_cpu.py"
 CUDA_EXT = "minigan/backend/cuda_ext.py"
 EMU_EXT = "minigan/backend/emu_ext.py"
 CHECKS = "minigan/backend/checks.py"
@@ -255,10 +259,31 @@ def check_numpy_reference(family: Family, src: Sources) -> list[str]:
     return problems
 
 
+def numba_def(fn: str, src: Sources) -> tuple[str, ast.FunctionDef | None]:
+    """Where numba_cpu.py's `fn` is defined: numba_cpu.py itself, or the backend module it
+    imports `fn` from (``from .numba_conv import fn``); (where, None) when neither."""
+    tree = src.python.get(NUMBA)
+    node = top_def(tree, fn)
+    if node is not None or tree is None:
+        return f"numba_cpu.{fn}", node
+    for stmt in tree.body:
+        if (
+            isinstance(stmt, ast.ImportFrom)
+            and stmt.level == 1
+            and stmt.module
+            and any(alias.name == fn and alias.asname is None for alias in stmt.names)
+        ):
+            path = f"minigan/backend/{stmt.module}.py"
+            return f"{stmt.module}.{fn}", top_def(src.python.get(path), fn)
+    return f"numba_cpu.{fn}", None
+
+
 def _implementations(fn: str, src: Sources) -> dict[str, ast.FunctionDef]:
+    numba_where, numba_node = numba_def(fn, src)
     found = {
         f"numpy_ref.{fn}": top_def(src.python.get(NUMPY_REF), fn),
         f"cupy_kernels.{fn}": top_def(src.python.get(CUPY), fn),
+        numba_where: numba_node,
         f"KernelExtension.{fn}": method_def(src.python.get(CUDA_EXT), "KernelExtension", fn),
     }
     return {where: node for where, node in found.items() if node is not None}
@@ -294,6 +319,19 @@ def check_cupy(family: Family, src: Sources) -> list[str]:
         for fn in family.functions
         if top_def(src.python.get(CUPY), fn) is None
     ]
+
+
+def check_numba(family: Family, src: Sources) -> list[str]:
+    """Step 4: numba_cpu.py defines every function (or imports it from the backend module
+    that defines it), with a docstring."""
+    problems = []
+    for fn in family.functions:
+        where, node = numba_def(fn, src)
+        if node is None:
+            problems.append(f"{NUMBA} neither defines {fn} nor imports it from a module that does")
+        elif not ast.get_docstring(node):
+            problems.append(f"{where} has no docstring")
+    return problems
 
 
 def _defines_cpp(text: str, name: str) -> bool:
@@ -443,6 +481,7 @@ STEPS = (
     Step("NumPy reference", check_numpy_reference),
     Step("argument checks", check_argument_checks),
     Step("CuPy implementation", check_cupy),
+    Step("numba implementation", check_numba),
     Step("CUDA kernel, launcher and binding", check_cuda),
     Step("KernelExtension method", check_kernel_extension),
     Step("emulated test", check_emulated_test),
@@ -535,6 +574,28 @@ FAKE_PARTS: dict[str, list[tuple[str, str, str]]] = {
                 return 2 * dy
             """,
         )
+    ],
+    "numba implementation": [
+        (
+            "python",
+            NUMBA,
+            "from .numba_fake import fake_family_forward, fake_family_backward\n",
+        ),
+        (
+            "python",
+            "minigan/backend/numba_fake.py",
+            '''
+            def fake_family_forward(x):
+                """y = 2 x, one numba pass."""
+                checks.fake_family_args(x)
+                return 2 * x
+
+            def fake_family_backward(dy, x):
+                """dx = 2 dy, one numba pass."""
+                checks.fake_family_args(x)
+                return 2 * dy
+            ''',
+        ),
     ],
     "CUDA kernel, launcher and binding": [
         (

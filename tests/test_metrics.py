@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -415,7 +416,7 @@ def _write_fashion_like(directory: Path, n_train: int, n_test: int) -> None:
 
 
 def test_train_classifier_default_writes_a_new_run_dir_not_the_packaged_weights(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, capsys
 ):
     from minigan.data import UnrecognisedDataWarning
 
@@ -435,7 +436,8 @@ def test_train_classifier_default_writes_a_new_run_dir_not_the_packaged_weights(
     assert "256 training images" in announced and "500 test images" in announced
     assert script.main(argv) == 0
     runs = tmp_path / "runs" / "classifier"
-    assert sorted(p.name for p in runs.iterdir()) == ["run-001", "run-002"]
+    assert sorted(p.name for p in runs.iterdir()) == ["latest", "run-001", "run-002"]
+    assert os.readlink(runs / "latest") == "run-002"
     for run in ("run-001", "run-002"):
         weights = runs / run / "mnist_classifier.npz"
         meta = json.loads(weights.with_suffix(".json").read_text())
@@ -443,8 +445,11 @@ def test_train_classifier_default_writes_a_new_run_dir_not_the_packaged_weights(
     assert _hashes(package) == before
     assert _hashes(DEFAULT_WEIGHTS.parent) == real_before
     (tmp_path / "afile").write_text("x")
-    with pytest.raises(SystemExit, match="is a file"):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
         script.main([*argv, "--out", str(tmp_path / "afile")])
+    assert exc.value.code == 2
+    assert f"argument --out: '{tmp_path / 'afile'}' is a file" in capsys.readouterr().err
 
 
 def test_install_weights_replaces_the_package_and_its_recorded_sha256(tmp_path, monkeypatch):

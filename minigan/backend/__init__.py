@@ -1,6 +1,7 @@
 # Kernel dispatch: for each device, which implementation of the fused kernel families runs
-# (numpy_ref on cpu; the compiled extension or the CuPy fallback on cuda), overridable with
-# MINIGAN_BACKEND=ext|cupy|numpy|emu, and `backend_info()` to see what runs and why.
+# (on cpu the numba kernels for float32 and numpy_ref otherwise; the compiled extension or
+# the CuPy fallback on cuda), overridable with MINIGAN_BACKEND=numba|numpy|ext|cupy|emu, and
+# `backend_info()` to see what runs and why.
 #
 # Every implementation module exposes the same functions (the "kernel contract"), listed in
 # KERNEL_FUNCTIONS; numpy_ref documents their math. A function's name is its kernel family
@@ -32,16 +33,19 @@ KERNEL_FUNCTIONS = (
 FUNCTION_SUFFIXES = ("_forward_backward", "_forward", "_backward", "_step")
 
 # Implementations in order of preference, per device, and the module that holds each.
-PREFERENCE = {"cpu": ("numpy",), "cuda": ("ext", "cupy")}
+# numba_cpu declares SUPPORTED_DTYPES = ("float32",): float64 on cpu (gradient checks) runs
+# on numpy_ref, the oracle.
+PREFERENCE = {"cpu": ("numba", "numpy"), "cuda": ("ext", "cupy")}
 # "emu" (csrc/'s CUDA kernels run by the CPU emulator, minigan._C_emu) is never preferred:
 # it is chosen only with MINIGAN_BACKEND=emu, to verify the GPU code without a GPU.
 MODULES = {
+    "numba": "minigan.backend.numba_cpu",
     "numpy": "minigan.backend.numpy_ref",
     "cupy": "minigan.backend.cupy_kernels",
     "ext": "minigan.backend.cuda_ext",
     "emu": "minigan.backend.emu_ext",
 }
-DEVICE_OF_IMPL = {"numpy": "cpu", "cupy": "cuda", "ext": "cuda", "emu": "cpu"}
+DEVICE_OF_IMPL = {"numba": "cpu", "numpy": "cpu", "cupy": "cuda", "ext": "cuda", "emu": "cpu"}
 
 _chosen: dict[tuple[str, str], tuple[str, ModuleType | None, str]] = {}
 

@@ -1,7 +1,9 @@
 # The training layer the example scripts, the classifier trainer and your own scripts share:
-# options (recorded in the run, restored on resume), run directories and atomic checkpoints,
-# what is printed, interrupts, the resumable step loop, sampling in chunks, metrics files
-# and plots, and the example models rebuilt from a checkpoint.
+# options (declared in tables, checked before any work, recorded in the run and restored on
+# resume), starting a run, run directories and atomic checkpoints, what is printed,
+# interrupts, the resumable step loop, evaluation, sampling in chunks and the --sample mode,
+# the per-epoch pictures, metrics files and plots, and the example models rebuilt from a
+# checkpoint.
 from .builders import (
     NUM_CLASSES,
     SAMPLEABLE,
@@ -10,12 +12,15 @@ from .builders import (
     gan_num_classes,
     sample_from_checkpoint,
 )
-from .cli import run_script, sample_checkpoint_path, sample_out_path
-from .console import Console, choose_device, progress
+from .cli import run_script
+from .console import Console, choose_device, progress, set_up_cpu
+from .epoch_images import VAEPictures, gan_fixed_inputs
+from .evaluation import EVAL_OPTIONS, EVAL_TITLE, eval_due, score_generator, scores_text
 from .guards import DIVERGED_EXIT_CODE, diverged, non_finite_arrays, non_finite_stats
 from .interrupts import Interrupts, resume_hint, stop_for_signal
-from .loop import EndOfEpoch, Loop
+from .loop import EndOfEpoch, Finish, Loop
 from .metrics_log import MetricsLog, RunningSums, plot_metrics
+from .option_table import Option, add_options, check_options
 from .options import (
     CHANGEABLE_ON_RESUME,
     NOT_RECORDED,
@@ -30,6 +35,15 @@ from .options import (
     restore_options,
     run_options,
 )
+from .recipes import (
+    GAN_ARCHS,
+    GAN_CONFIG_KEYS,
+    GAN_RECIPE,
+    GAN_RECIPE_TITLE,
+    VAE_CONFIG_KEYS,
+    VAE_RECIPE,
+    VAE_RECIPE_TITLE,
+)
 from .run import (
     CHECKPOINT_NAME,
     LATEST_NAME,
@@ -41,45 +55,77 @@ from .run import (
     open_run,
     prepare_out_dir,
     read_checkpoint,
+    remove_stale_latest_links,
     resume_run,
     resumed_run_dir,
     set_latest,
     start_run_dir,
 )
+from .sample_mode import (
+    SAMPLE_TITLE,
+    check_sample_options,
+    sample_checkpoint_path,
+    sample_mode,
+    sample_options,
+    sample_out_path,
+)
 from .sampling import generate, in_chunks, sample_gan, sample_in_chunks, sample_vae
+from .start import Started, StopRun, new_config, start_run
 
 __all__ = [
     "CHANGEABLE_ON_RESUME",
     "CHECKPOINT_NAME",
     "DIVERGED_EXIT_CODE",
+    "EVAL_OPTIONS",
+    "EVAL_TITLE",
+    "GAN_ARCHS",
+    "GAN_CONFIG_KEYS",
+    "GAN_RECIPE",
+    "GAN_RECIPE_TITLE",
     "LATEST_NAME",
     "NOT_RECORDED",
     "NUM_CLASSES",
     "RUN_PREFIX",
     "SAMPLEABLE",
+    "SAMPLE_TITLE",
+    "VAE_CONFIG_KEYS",
+    "VAE_RECIPE",
+    "VAE_RECIPE_TITLE",
     "Console",
     "EndOfEpoch",
     "Fail",
+    "Finish",
     "Interrupts",
     "Loop",
     "MetricsLog",
+    "Option",
     "Run",
     "RunningSums",
+    "Started",
+    "StopRun",
+    "VAEPictures",
     "add_common_args",
+    "add_options",
     "build_gan",
     "build_vae",
     "check_common_args",
     "check_data_size",
     "check_float",
     "check_int",
+    "check_options",
+    "check_sample_options",
     "choose_device",
+    "set_up_cpu",
     "diverged",
+    "eval_due",
     "find_checkpoint",
     "finished_message",
+    "gan_fixed_inputs",
     "gan_num_classes",
     "generate",
     "in_chunks",
     "latest_run",
+    "new_config",
     "new_run_dir",
     "non_finite_arrays",
     "non_finite_stats",
@@ -89,6 +135,7 @@ __all__ = [
     "prepare_out_dir",
     "progress",
     "read_checkpoint",
+    "remove_stale_latest_links",
     "restore_options",
     "resume_hint",
     "resume_run",
@@ -99,9 +146,14 @@ __all__ = [
     "sample_from_checkpoint",
     "sample_gan",
     "sample_in_chunks",
+    "sample_mode",
+    "sample_options",
     "sample_out_path",
     "sample_vae",
+    "score_generator",
+    "scores_text",
     "set_latest",
+    "start_run",
     "start_run_dir",
     "stop_for_signal",
 ]

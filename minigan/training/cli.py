@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
-from .console import choose_device
-from .options import Fail, parse_args, restore_options
-from .run import find_checkpoint, prepare_out_dir, read_checkpoint
+from .console import choose_device, set_up_cpu
+from .option_table import Option, check_options
+from .options import CHANGEABLE_ON_RESUME, Fail, check_common_args, parse_args, restore_options
+from .run import find_checkpoint, read_checkpoint
+from .sample_mode import check_sample_options, sample_mode
+from .start import StopRun
 
 Train = Callable[[argparse.Namespace, str, Fail, "dict[str, Any] | None"], int]
 Sample = Callable[[argparse.Namespace, str, Fail], int]
@@ -20,41 +22,56 @@ def run_script(
     parser: argparse.ArgumentParser,
     argv: list[str] | None,
     kind: str,
-    check_args: Callable[[argparse.ArgumentParser, argparse.Namespace], None],
     train: Train,
-    sample: Sample,
+    options: Iterable[Option] = (),
+    check_args: Callable[[argparse.ArgumentParser, argparse.Namespace], None] | None = None,
+    sample: Sample | None = None,
+    instead: Callable[[argparse.Namespace], int | None] | None = None,
+    changeable: tuple[str, ...] = CHANGEABLE_ON_RESUME,
 ) -> int:
-    """Everything a script's main() does around training (`train(args, device, fail,
-    ckpt)`) or sampling (`sample(args, device, fail)`, with --sample)."""
+    """Everything a script's main() does around training; returns the exit code.
+
+    1. parse argv; check the common options (`add_common_args`), then every row of the
+       script's `options` tables, then `check_args(parser, args)` if given (exit code 2
+       and one line naming the option on the first bad value);
+    2. `instead(args)`: an action that replaces training when it returns an exit code
+       (e.g. installing a finished run), None to go on;
+    3. --resume: find the checkpoint; unless sampling, read it (it must be of `kind`) and
+       restore the run's options from it (only `changeable` ones may be given anew; the
+       overrides are printed);
+    4. choose the device (on cpu: size the thread pools from --threads and compile the
+       numba kernels, see `set_up_cpu`); with --sample N (a script that has it)
+       `sample(args, device, fail)` (default: `sample_mode` for `kind`), else
+       `train(args, device, fail, ckpt)`.
+       A `StopRun` raised while the run starts ends the script with its code.
+    """
     args, given = parse_args(parser, argv)
-    check_args(parser, args)
+    fail = parser.error
+    check_common_args(parser, args)
+    check_options(fail, args, options)
+    if hasattr(args, "sample"):
+        check_sample_options(fail, args)
+    if check_args is not None:
+        check_args(parser, args)
+    if instead is not None:
+        code = instead(args)
+        if code is not None:
+            return code
+    sampling = getattr(args, "sample", None) is not None
     ckpt, overrides = None, []
     if args.resume is not None:
-        args.resume = str(find_checkpoint(parser.error, args.resume))
-        if args.sample is None:  # training goes on with the run's options
+        args.resume = str(find_checkpoint(fail, args.resume))
+        if not sampling:  # training goes on with the run's options
             ckpt = read_checkpoint(args.resume, kind)
-            overrides = restore_options(parser.error, args, given, ckpt)
+            overrides = restore_options(fail, args, given, ckpt, changeable)
     for line in overrides if not args.quiet else []:
         print(line)
     device = choose_device(args.device, quiet=args.quiet)
-    if args.sample is not None:
-        return sample(args, device, parser.error)
-    return train(args, device, parser.error, ckpt)
-
-
-def sample_checkpoint_path(args: argparse.Namespace) -> str | None:
-    """The checkpoint --sample draws from (args.resume), or None after printing why not."""
-    if args.resume is None:
-        print(
-            "error: --sample needs --resume RUN (the run or checkpoint to sample from)",
-            file=sys.stderr,
-        )
-    return args.resume
-
-
-def sample_out_path(args: argparse.Namespace, fail: Fail) -> Path:
-    """Where --sample writes: --sample-out, else samples.npy in --out or the run's directory
-    (checked writable, created if missing)."""
-    out = Path(args.sample_out or Path(args.out or Path(args.resume).parent) / "samples.npy")
-    prepare_out_dir(fail, out.parent, "--sample-out" if args.sample_out else "--out")
-    return out
+    if device == "cpu":
+        set_up_cpu(args.threads, quiet=args.quiet)
+    try:
+        if sampling:
+            return (sample or partial(sample_mode, kind=kind))(args, device, fail)
+        return train(args, device, fail, ckpt)
+    except StopRun as stop:
+        return stop.code

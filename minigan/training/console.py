@@ -65,6 +65,29 @@ def choose_device(choice: str, quiet: bool = False) -> str:
     return device
 
 
+def set_up_cpu(threads: int | None, quiet: bool = False) -> int:
+    """Size the CPU thread pools (--threads; see minigan.backend.cpu_threads), print the
+    decision, and compile the numba kernels now (printing how long, the first time only).
+    Returns the number of threads."""
+    import warnings
+
+    from ..backend import cpu_threads, implementation
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        n = cpu_threads.set_num_threads(threads)
+    info = cpu_threads.thread_info()
+    if not quiet:
+        for warning in caught:
+            print(f"warning: {warning.message}")
+        kernels = implementation("cpu", "float32")[0]
+        print(f"cpu: {n} thread(s) of {info['cores']} cores, kernels: {kernels}")
+        if info["note"]:
+            print(f"note: {info['note']}")
+    cpu_threads.prepare_cpu_kernels(report=None if quiet else print)
+    return n
+
+
 def progress(iterable: Any, total: int, desc: str, disable: bool) -> Any:
     """A tqdm progress bar (plain iteration when tqdm is missing or disabled)."""
     if disable:

@@ -6,6 +6,7 @@ import os
 import shlex
 import signal
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from .console import Console
@@ -60,10 +61,12 @@ class Interrupts:
         return 128 + int(self.signum or signal.SIGINT)
 
 
-def resume_hint(run_dir: str | os.PathLike) -> str:
-    """The one line telling how to continue a stopped run (the script as it was started)."""
+def resume_hint(run_dir: str | os.PathLike, extra: Sequence[str] = ()) -> str:
+    """The one line telling how to continue a stopped run (the script as it was started,
+    then --resume RUN_DIR and the `extra` arguments)."""
     script = sys.argv[0] if sys.argv and sys.argv[0] else "SCRIPT"
-    return f"resume with: python {shlex.quote(script)} --resume {shlex.quote(str(run_dir))}"
+    words = ["python", script, "--resume", str(run_dir), *extra]
+    return "resume with: " + " ".join(shlex.quote(w) for w in words)
 
 
 def stop_for_signal(
@@ -90,5 +93,5 @@ def stop_for_signal(
     console.summary(
         f"\ninterrupted ({interrupts.name}): saved {run.checkpoint_path} ({run.last_saved})"
     )
-    console.summary(resume_hint(run.out_dir))
+    console.summary(resume_hint(run.out_dir, run.resume_args))
     return interrupts.exit_code

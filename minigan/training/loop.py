@@ -1,7 +1,8 @@
 # The resumable epoch/step loop every training script runs: skips the steps a resumed run
 # has done, keeps the running sums, stops on a loss that is not finite, shows progress,
-# checks for SIGINT / SIGTERM after every step and after each phase of the epoch end, and
-# writes the metrics row and the checkpoint at the end of each epoch.
+# checks for SIGINT / SIGTERM after every step and after each phase of the epoch end,
+# writes the metrics row and the checkpoint at the end of each epoch, and runs the
+# script's work after the last epoch (e.g. writing the final weights).
 from __future__ import annotations
 
 import functools
@@ -21,6 +22,10 @@ from .run import Run
 #: evaluation, writing images), yielding after each one (where an interrupt stops the run),
 #: and returns (the epoch's metrics row, the epoch's line to print)
 EndOfEpoch = Generator[None, None, tuple[dict[str, Any], str]]
+#: what `finish` is: a generator that does the work after the last epoch, yielding after
+#: each phase (where an interrupt stops the run; resuming it runs `finish` again), and
+#: returns None or an exit code other than 0
+Finish = Generator[None, None, int | None]
 
 
 @dataclass
@@ -49,25 +54,57 @@ class Loop:
     weight: Callable[[Any], float] | None = None
     #: called with every metrics row after each epoch's row is written (e.g. a plot)
     after_metrics: Callable[[list[dict[str, Any]]], Any] | None = None
+    #: the work after the last epoch (its checkpoint is written), see `Finish`
+    finish: Callable[[], Finish] | None = None
 
     def __call__(self) -> int:
-        """Train from the run's position to `epochs`; the exit code."""
+        """Train from the run's position to `epochs`, then run `finish`; the exit code.
+
+        A signal that arrives once nothing is left to do (while the last checkpoint is
+        written, or during the last phase of `finish`) does not stop anything: the run is
+        complete, and it ends as a finished run does (exit code 0), saying so."""
         with Interrupts() as stop:
             code = self._epochs(stop)
+            if code is None and self.finish is not None:
+                code = self._finish(stop)
             if code is not None:
                 return code
-        row = self._row
-        last = self.summary(row) if row else "nothing left to train"
         run = self.run
+        if stop.requested:
+            self.console.info(
+                f"{stop.name} arrived after the last checkpoint was written: the run is "
+                "complete, nothing was stopped"
+            )
+        rows = run.metrics.rows
+        last = self.summary(rows[-1]) if rows else "nothing left to train"
         self.console.summary(
-            f"done: {len(run.metrics.rows)}/{self.epochs} epochs, {last}, "
+            f"done: {len(rows)}/{self.epochs} epochs, {last}, "
             f"{time.perf_counter() - run.started:.1f}s; checkpoint {run.checkpoint_path}"
         )
         return 0
 
+    def _finish(self, stop: Interrupts) -> int | None:
+        """Run `finish` (the last epoch's checkpoint is on disk): an interrupt before or
+        between its phases stops the run there (exit code 130 / 143; resuming runs it
+        again); returns its exit code, or None once it is done."""
+        interrupted = functools.partial(
+            stop_for_signal, self.console, self.run, stop, None, self.epochs, 0, {},
+            self.epochs, len(self.loader),
+        )  # fmt: skip
+        if stop.requested:
+            return interrupted()
+        phases = self.finish()
+        while True:
+            try:
+                next(phases)
+            except StopIteration as end:
+                return end.value or None
+            if stop.requested:
+                phases.close()
+                return interrupted()
+
     def _epochs(self, stop: Interrupts) -> int | None:
         console, run, epochs, loader = self.console, self.run, self.epochs, self.loader
-        self._row: dict[str, Any] = {}
         for epoch in range(run.start_epoch, epochs):
             loader.set_epoch(epoch)
             skip = run.start_batch if epoch == run.start_epoch else 0
@@ -124,7 +161,6 @@ class Loop:
                 if stop.requested:
                     phases.close()
                     return interrupted()
-            self._row = row
             run.metrics.append(row)
             if self.after_metrics is not None:
                 self.after_metrics(run.metrics.rows)
@@ -133,6 +169,8 @@ class Loop:
             run.partial = {}
             run.save(state, epoch + 1, 0, {})
             console.info(line)
-            if stop.requested:  # the checkpoint just written is the end of this epoch
+            # the checkpoint just written is the end of this epoch; after the last one, only
+            # `finish` is left (see _finish)
+            if stop.requested and epoch + 1 < epochs:
                 return stop_for_signal(console, run, stop, None, epoch + 1, 0, {}, epochs, n)
         return None

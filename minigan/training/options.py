@@ -9,9 +9,16 @@ from typing import Any
 
 
 def add_common_args(
-    parser: argparse.ArgumentParser, epochs: int, batch_size: int, lr: float
+    parser: argparse.ArgumentParser,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    lr_help: str | None = None,
+    changeable_help: str | None = None,
 ) -> None:
-    """Options every training example takes."""
+    """Options every training script takes, with the script's defaults (`lr_help`: the
+    help of --lr when it is more than a constant Adam learning rate; `changeable_help`:
+    which options --resume accepts anew, when not those of CHANGEABLE_ON_RESUME)."""
     parser.add_argument(
         "--device",
         default="auto",
@@ -20,12 +27,22 @@ def add_common_args(
         "(default: auto)",
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads of the numba kernels and of BLAS, at most the cores (default: "
+        "$MINIGAN_NUM_THREADS, else the cores other processes leave idle)",
+    )
+    parser.add_argument(
         "--epochs", type=int, default=epochs, help=f"epochs to train (default: {epochs})"
     )
     parser.add_argument(
         "--batch-size", type=int, default=batch_size, help=f"batch size (default: {batch_size})"
     )
-    parser.add_argument("--lr", type=float, default=lr, help=f"Adam learning rate (default: {lr})")
+    parser.add_argument(
+        "--lr", type=float, default=lr, help=lr_help or f"Adam learning rate (default: {lr})"
+    )
     parser.add_argument(
         "--seed", type=int, default=0, help="random seed for init, noise and shuffling (default: 0)"
     )
@@ -48,8 +65,12 @@ def add_common_args(
         default=None,
         help="continue a run: its directory (OUT/run-NNN), its checkpoint.safetensors, or OUT "
         "itself (its latest run). Every option of the run is restored from the checkpoint; "
-        "only --epochs (to train longer), the evaluation, printing, --device, --data-dir and "
-        "sampling options may be given anew, any other option that differs is refused",
+        + (
+            changeable_help
+            or "only --epochs (to train longer), the evaluation, printing, --device, --data-dir "
+            "and sampling options may be given anew"
+        )
+        + ", any other option that differs is refused",
     )
     parser.add_argument(
         "--subset",
@@ -130,6 +151,7 @@ def check_common_args(parser: argparse.ArgumentParser, args: argparse.Namespace)
     set's size is checked by `check_data_size` once the data is loaded."""
     fail = parser.error
     check_int(fail, "--epochs", args.epochs, 1)
+    check_int(fail, "--threads", args.threads, 1)
     check_int(fail, "--batch-size", args.batch_size, 1)
     check_float(fail, "--lr", args.lr, 0.0, low_open=True)
     check_int(fail, "--seed", args.seed, 0, 2**63 - 1)
@@ -166,7 +188,16 @@ CHANGEABLE_ON_RESUME = (
     "data_dir",
 )
 #: what one invocation does rather than what the run is: never recorded nor restored
-NOT_RECORDED = ("resume", "out", "sample", "sample_out", "sample_class")
+NOT_RECORDED = (
+    "threads",
+    "resume",
+    "out",
+    "sample",
+    "sample_out",
+    "sample_class",
+    "install_from",
+    "install_weights",
+)
 
 
 def parse_args(
@@ -197,13 +228,17 @@ def _flag(name: str) -> str:
 
 
 def restore_options(
-    fail: Fail, args: argparse.Namespace, given: set[str], ckpt: dict[str, Any]
+    fail: Fail,
+    args: argparse.Namespace,
+    given: set[str],
+    ckpt: dict[str, Any],
+    changeable: tuple[str, ...] = CHANGEABLE_ON_RESUME,
 ) -> list[str]:
     """Resume with the run's options: every option recorded in `ckpt` that was not given
     on the command line is set from it; one given with another value is allowed only if
-    it is in CHANGEABLE_ON_RESUME (and --epochs not below what the run has trained), else
-    `fail` names the option, the run's value and the given one. Returns the overrides, as
-    lines to print ("resuming with --epochs 5 (was 2)").
+    it is in `changeable` (and --epochs not below what the run has trained), else `fail`
+    names the option, the run's value and the given one. Returns the overrides, as lines
+    to print ("resuming with --epochs 5 (was 2)").
 
     A checkpoint of an older minigan records only its model settings (its config)."""
     recorded = ckpt.get("options")
@@ -227,11 +262,11 @@ def restore_options(
         new = getattr(args, name)
         if new == value and isinstance(new, bool) == isinstance(value, bool):
             continue  # the same value (1 and 1.0 are the same, True and 1 are not)
-        if name not in CHANGEABLE_ON_RESUME:
+        if name not in changeable:
+            allowed = ", ".join(_flag(n) for n in changeable if hasattr(args, n)) or "none"
             fail(
                 f"argument {_flag(name)}: the run being resumed has {_flag(name)} {value}, "
-                f"got {new}; a run keeps its settings (only "
-                f"{', '.join(_flag(n) for n in CHANGEABLE_ON_RESUME)} may be given anew): "
+                f"got {new}; a run keeps its settings (only {allowed} may be given anew): "
                 "start a new run to change it"
             )
         notes.append(f"resuming with {_flag(name)} {new} (was {value})")

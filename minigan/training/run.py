@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 import tempfile
@@ -12,6 +13,8 @@ from typing import Any
 
 from ..random import get_rng_state, set_rng_state
 from ..utils.checkpoint import (
+    TEMP_PREFIX,
+    TEMP_SUFFIX,
     CheckpointError,
     atomic_write,
     load_checkpoint,
@@ -24,12 +27,19 @@ from .options import Fail, run_options
 CHECKPOINT_NAME = "checkpoint.safetensors"
 LATEST_NAME = "latest"
 RUN_PREFIX = "run-"
+#: the temp symlink `set_latest` renames over OUT/latest: ".latest-" + 12 hex digits
+LATEST_TEMP = re.compile(rf"\.{LATEST_NAME}-[0-9a-f]{{12}}")
+#: when this process (its minigan.training import) started: a temp symlink older than this
+#: was left by an earlier process that was killed between making it and renaming it
+_PROCESS_START = time.time()
 
 
 def prepare_out_dir(fail: Fail, out_dir: str | os.PathLike, option: str = "--out") -> Path:
     """Create the output directory and check a file can be written in it, before any
     training: a read-only or impossible --out is refused with a message naming it."""
     path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        fail(f"argument {option}: {str(path)!r} is a file; it must be a directory (or not exist)")
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
@@ -84,23 +94,59 @@ def set_latest(root: Path, run_dir: Path) -> None:
     """Point ROOT/latest at `run_dir`, replacing the old pointer atomically: a relative
     symlink renamed over it, or, where symlinks cannot be made, a text file with the name."""
     target = root / LATEST_NAME
-    tmp = root / f".{LATEST_NAME}-{secrets.token_hex(6)}"
+    # again if the temp link vanished: a process started after it was made takes it for a
+    # stale one (`remove_stale_latest_links`)
+    for _ in range(3):
+        tmp = root / f".{LATEST_NAME}-{secrets.token_hex(6)}"
+        try:
+            os.symlink(run_dir.name, tmp, target_is_directory=True)
+        except (OSError, NotImplementedError):
+            with atomic_write(target) as f:
+                f.write(f"{run_dir.name}\n".encode())
+            return
+        try:
+            os.replace(tmp, target)
+            return
+        except FileNotFoundError:
+            continue
+        except OSError:
+            os.unlink(tmp)
+            raise
+    raise OSError(f"could not point {target} at {run_dir.name}: its temp link kept vanishing")
+
+
+def remove_stale_latest_links(root: str | os.PathLike) -> list[Path]:
+    """Remove what an earlier process, killed while pointing ROOT/latest at its run, left
+    in ROOT: its temp symlink (named like `LATEST_TEMP`) or the temp file of a text-file
+    pointer, made before this process started (another process's, in progress, is kept).
+    Only those names are touched. Returns the removed paths."""
+    text_temp = re.compile(rf"{re.escape(TEMP_PREFIX + LATEST_NAME)}\..+{re.escape(TEMP_SUFFIX)}")
+    removed: list[Path] = []
     try:
-        os.symlink(run_dir.name, tmp, target_is_directory=True)
-    except (OSError, NotImplementedError):
-        with atomic_write(target) as f:
-            f.write(f"{run_dir.name}\n".encode())
-        return
-    try:
-        os.replace(tmp, target)
+        entries = list(Path(root).iterdir())
     except OSError:
-        os.unlink(tmp)
-        raise
+        return removed
+    for path in entries:
+        try:
+            if LATEST_TEMP.fullmatch(path.name):
+                ours = path.is_symlink()
+            elif text_temp.fullmatch(path.name):
+                ours = path.is_file() and not path.is_symlink()
+            else:
+                continue
+            if ours and path.lstat().st_mtime < _PROCESS_START:
+                path.unlink()
+                removed.append(path)
+        except OSError:  # gone already, or not ours to remove
+            continue
+    return removed
 
 
 def start_run_dir(fail: Fail, out: str | None, default: str) -> Path:
-    """A new run: its own new directory OUT/run-NNN, and OUT/latest pointing at it."""
+    """A new run: its own new directory OUT/run-NNN, and OUT/latest pointing at it (after
+    removing what a killed earlier start left in OUT)."""
     root = prepare_out_dir(fail, out or default)
+    remove_stale_latest_links(root)
     run_dir = new_run_dir(root)
     set_latest(root, run_dir)
     return run_dir
@@ -118,7 +164,9 @@ def resumed_run_dir(fail: Fail, checkpoint: str | os.PathLike, out: str | None) 
             f"argument --out: a resumed run continues in its own directory {str(run_dir)!r}, "
             f"got {out!r}"
         )
-    return prepare_out_dir(fail, run_dir, "--resume")
+    run_dir = prepare_out_dir(fail, run_dir, "--resume")
+    remove_stale_latest_links(run_dir.parent)  # OUT of the run: what a killed start left
+    return run_dir
 
 
 def find_checkpoint(fail: Fail, given: str | os.PathLike, option: str = "--resume") -> Path:
@@ -166,6 +214,9 @@ class Run:
         self.options = dict(options or {})
         #: what the checkpoint on disk holds ("end of epoch 2"), None until one is written
         self.last_saved: str | None = None
+        #: what the `resume with:` hint adds after --resume RUN: the options of this
+        #: invocation that the run does not record (e.g. an action to do once it ends)
+        self.resume_args: list[str] = []
         self.start_epoch = 0
         self.start_batch = 0
         self.partial: dict[str, float] = {}

@@ -1,13 +1,17 @@
-# Validation of minigan/backend/cupy_kernels.py, the CuPy fallback of the kernel contract:
-# every family, forward and every gradient, against minigan.backend.numpy_ref evaluated in
-# float64 on the very same input values, on CuPy arrays directly (no Tensor, no dispatch), in
-# float32 and float64. Every such test runs twice:
-#   gpu  real CuPy on a CUDA GPU (marked `cuda`, skipped without a usable GPU);
-#   emu  the CuPy stand-in tests/emu_cupy (marked `emu`, runs in CI without a GPU): every
-#        ElementwiseKernel / ReductionKernel string of cupy_kernels.py becomes a generated
-#        CUDA C kernel run by the CUDA emulator of minigan._C_emu (every memory access
-#        checked, real barriers); the rest of CuPy is NumPy. Skipped, saying why, unless
-#        minigan._C_emu is built (`python3 csrc/emu/build.py`) and g++ is found.
+# Validation of the array-level implementations of the kernel contract against
+# minigan.backend.numpy_ref evaluated in float64 on the very same input values: every family,
+# forward and every gradient, on arrays directly (no Tensor, no dispatch), in float32 and
+# float64. Every such test runs three times:
+#   numba  minigan/backend/numba_cpu.py, the CPU path for float32 (NumPy arrays; skipped,
+#          saying why, when numba is not installed);
+#   gpu    minigan/backend/cupy_kernels.py, the CuPy fallback, with real CuPy on a CUDA GPU
+#          (marked `cuda`, skipped without a usable GPU);
+#   emu    the same CuPy fallback on the CuPy stand-in tests/emu_cupy (marked `emu`, runs in
+#          CI without a GPU): every ElementwiseKernel / ReductionKernel string of
+#          cupy_kernels.py becomes a generated CUDA C kernel run by the CUDA emulator of
+#          minigan._C_emu (every memory access checked, real barriers); the rest of CuPy is
+#          NumPy. Skipped, saying why, unless minigan._C_emu is built
+#          (`python3 csrc/emu/build.py`) and g++ is found.
 # Generated kernels are compiled once and cached in build/emu/cupy_kernels/; no emulated case
 # is slow enough to need the `emu_full` marker.
 #
@@ -36,7 +40,7 @@ import numpy as np
 import pytest
 from emu_cupy import harness as emu_cupy
 from helpers import assert_close, emu_counts, requires_cuda, tolerance
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import minigan
@@ -50,8 +54,22 @@ SLOPE = 0.2
 
 EMU_REASON = emu_cupy.unavailable_reason()
 
-# The two implementations every GPU test runs on (see the header).
+
+def _numba_unavailable_reason() -> str:
+    from minigan.backend import numba_cpu
+
+    return numba_cpu.unavailable_reason()
+
+
+NUMBA_REASON = _numba_unavailable_reason()
+
+# The implementations every test runs on (see the header).
 IMPLS = [
+    pytest.param(
+        "numba",
+        id="numba",
+        marks=pytest.mark.skipif(bool(NUMBA_REASON), reason=f"numba kernels: {NUMBA_REASON}"),
+    ),
     pytest.param("gpu", id="gpu", marks=(pytest.mark.cuda, requires_cuda)),
     pytest.param(
         "emu",
@@ -64,10 +82,26 @@ IMPLS = [
 ]
 
 
+class NumpyAsCupy:
+    """NumPy under the few names of CuPy the tests use (asnumpy), for the numba kernels,
+    whose arrays are NumPy arrays."""
+
+    asnumpy = staticmethod(np.asarray)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(np, name)
+
+
 @contextlib.contextmanager
 def implementation(kind: str) -> Iterator[tuple[Any, Any]]:
-    """(cupy, cupy_kernels) for "gpu" (the real ones; skips when unusable) or "emu" (the
-    stand-in, installed as `cupy` for the duration of the block only)."""
+    """(array module, kernel module): for "numba" (NumpyAsCupy, numba_cpu), "gpu" (cupy,
+    cupy_kernels: the real ones; skips when unusable) or "emu" (the stand-in, installed as
+    `cupy` for the duration of the block only, and cupy_kernels)."""
+    if kind == "numba":
+        from minigan.backend import numba_cpu
+
+        yield NumpyAsCupy(), numba_cpu
+        return
     if kind == "emu":
         with emu_cupy.activated() as pair:
             yield pair
@@ -83,7 +117,7 @@ def implementation(kind: str) -> Iterator[tuple[Any, Any]]:
 
 @pytest.fixture(params=IMPLS)
 def impl(request):
-    """(cupy, cupy_kernels) of one implementation (see IMPLS)."""
+    """(array module, kernel module) of one implementation (see IMPLS)."""
     with implementation(request.param) as pair:
         yield pair
 
@@ -395,7 +429,15 @@ def conv_problem(draw):
     h = draw(st.integers(max(1, kh - 2 * ph), 12))
     wd = draw(st.integers(max(1, kw - 2 * pw), 12))
     n, c, o = draw(st.integers(1, 3)), draw(st.integers(1, 6)), draw(st.integers(1, 6))
-    op = (draw(st.integers(0, sh - 1)), draw(st.integers(0, sw - 1)))
+    # The transpose maps conv2d's output size back: (Ho - 1)*s - 2p + k + op, which must be
+    # >= 1; with a small input and a large stride and padding, only a larger op gets there.
+    op = []
+    for size, k, s, p in ((h, kh, sh, ph), (wd, kw, sw, pw)):
+        back = ((size + 2 * p - k) // s) * s - 2 * p + k
+        lowest = max(0, 1 - back)
+        assume(lowest <= s - 1)
+        op.append(draw(st.integers(lowest, s - 1)))
+    op = tuple(op)
     seed = draw(st.integers(0, 2**32 - 1))
     return n, c, h, wd, o, (kh, kw), (sh, sw), (ph, pw), op, seed
 
@@ -647,7 +689,7 @@ def test_adam_checks_every_shape_before_updating(ck, cp):
 
 def emu_only(test):
     """Mark a test `emu` and skip it, saying why, when the stand-in cannot run here."""
-    for mark in IMPLS[1].marks:
+    for mark in next(p for p in IMPLS if p.id == "emu").marks:
         test = mark(test)
     return test
 

@@ -1,0 +1,681 @@
+# The numba implementation of the kernel contract for `cpu` (float32 training runs here when
+# numba is installed): linear + bias + activation with the epilogue fused into one pass after
+# the BLAS GEMM, batch norm with one pass for the statistics and one for the output, fused
+# sigmoid + BCE (loss and gradient in one pass), Adam in one pass per parameter; the
+# convolutions live in numba_conv.py and are re-exported here. numpy_ref.py has the math
+# and stays the float64 oracle these kernels are tested against.
+"""numba kernels for the CPU ("numba" in :mod:`minigan.backend`).
+
+Every contract function here has exactly numpy_ref's signature, argument checks (the same
+call into :mod:`minigan.backend.checks`), return values and dtypes; the math is in
+numpy_ref's docstrings and is repeated briefly in each function below. What differs is how
+the work is done:
+
+* GEMMs stay on BLAS (NumPy's ``@``: OpenBLAS is as fast as anything we could write here);
+* everything around them is a numba kernel that reads and writes each element once, where
+  the NumPy reference makes a full-size temporary per elementwise operation;
+* loops over large arrays are ``prange`` loops (numba's thread pool; the number of threads
+  is set with :func:`minigan.backend.cpu_threads.set_num_threads`), reductions are
+  accumulated in float64 per thread-owned slice, so no two threads write the same element;
+* every kernel is compiled once and cached on disk (``cache=True``):
+  :func:`minigan.backend.cpu_threads.prepare_cpu_kernels` compiles them up front and says
+  how long it took.
+
+Dispatch: the contract prefers this module for float32 arrays on cpu (``SUPPORTED_DTYPES``);
+float64 (gradient checks, the oracle) stays on numpy_ref. The functions accept float64 too,
+which the tests use to validate them at float64 precision.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import checks
+from .activations import CODES, Activation
+from .checks import ACTIVATIONS, IntPair
+
+try:
+    import numba
+    from numba import njit, prange
+except ImportError as _exc:  # the contract then falls back to numpy_ref
+    numba = None
+    _IMPORT_ERROR = str(_exc)
+else:
+    _IMPORT_ERROR = ""
+
+__all__ = [
+    "ACTIVATIONS",
+    "SUPPORTED_DTYPES",
+    "adam_step",
+    "batchnorm_backward",
+    "batchnorm_forward",
+    "conv2d_backward",
+    "conv2d_forward",
+    "conv_transpose2d_backward",
+    "conv_transpose2d_forward",
+    "linear_act_backward",
+    "linear_act_forward",
+    "sigmoid_bce_forward_backward",
+    "unavailable_reason",
+]
+
+# The dtypes the dispatcher sends here (float64 stays on the oracle; see the docstring).
+SUPPORTED_DTYPES = ("float32",)
+
+# Column block of the row-major kernels: each thread owns whole blocks of columns, so the
+# per-column reductions (bias gradient, batch-norm sums of (N, C) inputs) need no atomics.
+_COLUMN_BLOCK = 64
+# Elements per task of the flat kernels (BCE, Adam): large enough to amortise scheduling.
+_FLAT_CHUNK = 16384
+
+
+def unavailable_reason() -> str:
+    """Why this implementation cannot run here ("" when it can)."""
+    return f"numba is not installed ({_IMPORT_ERROR})" if numba is None else ""
+
+
+if numba is not None:
+    # numba's OpenMP layer keeps its idle workers spinning; next to any other busy process
+    # (or OpenBLAS's threads) that made a batch-norm step 5x slower with 2 threads than with
+    # 1 on a 2-core machine (32 ms vs 6 ms). The workqueue layer's workers sleep when idle.
+    # (It must not be entered from two Python threads at once: minigan calls its kernels
+    # from the training thread only.) NUMBA_THREADING_LAYER set by the user wins.
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER = "workqueue"
+    _jit = njit(cache=True, nogil=True)
+    _pjit = njit(cache=True, nogil=True, parallel=True)
+    # Reductions may be reordered (so they vectorise); NaN and infinity keep their meaning.
+    _pjit_sum = njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "contract"})
+else:  # pragma: no cover - only without numba; the functions are then never dispatched to
+
+    def _identity_decorator(fn):
+        return fn
+
+    _jit = _pjit = _pjit_sum = _identity_decorator
+    prange = range
+
+
+# ----------------------------------------------------------------------------------
+# Activations: the registry's codes (minigan.backend.activations) as numba functions
+# ----------------------------------------------------------------------------------
+
+# _act and _act_grad switch on these codes; a test checks them against the registry.
+_CODES = {"none": 0, "relu": 1, "leaky_relu": 2, "tanh": 3, "sigmoid": 4}
+assert _CODES == CODES, f"numba_cpu's activation codes {_CODES} differ from the registry {CODES}"
+_NONE = _CODES["none"]
+
+
+@_jit
+def _act(z, code, slope):
+    """y = act(z) for the activation with registry code `code` (overflow-free sigmoid)."""
+    if code == 1:  # relu; NaN passes through, as np.maximum(z, 0)
+        return z if (z > 0 or z != z) else z * 0
+    if code == 2:  # leaky_relu
+        return z if z > 0 else z * slope
+    if code == 3:
+        return math.tanh(z)
+    if code == 4:  # e = exp(-|z|) <= 1: 1/(1+e) for z >= 0, e/(1+e) otherwise
+        e = math.exp(-abs(z))
+        return (1 if z >= 0 else e) / (1 + e)
+    return z
+
+
+@_jit
+def _act_grad(dy, y, code, slope):
+    """dz = dy * act'(z), read off the saved output y."""
+    if code == 1:
+        return dy if y > 0 else dy * 0
+    if code == 2:
+        return dy if y > 0 else dy * slope
+    if code == 3:
+        return (1 - y * y) * dy
+    if code == 4:
+        return (1 - y) * y * dy
+    return dy
+
+
+# ----------------------------------------------------------------------------------
+# Linear + activation: y = act(x @ w.T + b)
+# ----------------------------------------------------------------------------------
+
+
+@_pjit
+def _bias_act_inplace(y, b, has_bias, code, slope):
+    """y[i, j] <- act(y[i, j] + b[j]) in one pass, rows in parallel."""
+    n, m = y.shape
+    for i in prange(n):
+        for j in range(m):
+            z = y[i, j] + b[j] if has_bias else y[i, j]
+            y[i, j] = _act(z, code, slope)
+
+
+@_pjit
+def _sigmoid_from_exp(z, e):
+    """z <- sigmoid(z) given e = exp(-|z|): 1 / (1 + e) where z >= 0, else e / (1 + e)."""
+    n, m = z.shape
+    for i in prange(n):
+        for j in range(m):
+            ej = e[i, j]
+            z[i, j] = (1 if z[i, j] >= 0 else ej) / (1 + ej)
+
+
+@_pjit
+def _act_grad_colsum(dy, y, dz, db, code, slope):
+    """dz = dy * act'(y) and db[j] = sum_i dz[i, j] in one pass; each thread owns blocks of
+    _COLUMN_BLOCK columns (its part of db), sweeping the rows."""
+    n, m = dy.shape
+    blocks = (m + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
+    for blk in prange(blocks):
+        j0 = blk * _COLUMN_BLOCK
+        j1 = min(j0 + _COLUMN_BLOCK, m)
+        acc = np.zeros(j1 - j0, dtype=np.float64)
+        for i in range(n):
+            for j in range(j0, j1):
+                g = _act_grad(dy[i, j], y[i, j], code, slope)
+                dz[i, j] = g
+                acc[j - j0] += g
+        for j in range(j0, j1):
+            db[j] = acc[j - j0]
+
+
+@_pjit_sum
+def _colsum(a, out):
+    """out[j] = sum_i a[i, j], accumulated in float64, column blocks in parallel."""
+    n, m = a.shape
+    blocks = (m + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
+    for blk in prange(blocks):
+        j0 = blk * _COLUMN_BLOCK
+        j1 = min(j0 + _COLUMN_BLOCK, m)
+        acc = np.zeros(j1 - j0, dtype=np.float64)
+        for i in range(n):
+            for j in range(j0, j1):
+                acc[j - j0] += a[i, j]
+        for j in range(j0, j1):
+            out[j] = acc[j - j0]
+
+
+def linear_act_forward(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    act: str | Activation = "none",
+    slope: float = 0.01,
+) -> np.ndarray:
+    """``y = act(x @ w.T + b)`` (numpy_ref.linear_act_forward has the full math).
+
+    The GEMM runs on BLAS; the bias and the activation are one numba pass over y, in place.
+    tanh and sigmoid take their transcendental from NumPy's SIMD ufuncs (numba's are scalar
+    libm calls): tanh in place after the bias pass; sigmoid from e = exp(-|z|) as
+    1 / (1 + e) for z >= 0 and e / (1 + e) otherwise (no overflow).
+    """
+    activation = checks.linear_act_forward_args(x, w, b, act, slope)
+    y = np.ascontiguousarray(x @ w.T)
+    if y.size == 0:
+        return y
+    code = activation.code
+    fused = code if code in (_CODES["relu"], _CODES["leaky_relu"]) else _NONE
+    if b is not None or fused != _NONE:
+        bias = np.empty(0, y.dtype) if b is None else np.ascontiguousarray(b, dtype=y.dtype)
+        _bias_act_inplace(y, bias, b is not None, fused, float(slope))
+    if code == _CODES["tanh"]:
+        np.tanh(y, out=y)
+    elif code == _CODES["sigmoid"]:
+        e = np.abs(y)
+        np.negative(e, out=e)
+        np.exp(e, out=e)
+        _sigmoid_from_exp(y, e)
+    return y
+
+
+def linear_act_backward(
+    dy: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    y: np.ndarray,
+    act: str | Activation = "none",
+    slope: float = 0.01,
+    need_dx: bool = True,
+    need_dw: bool = True,
+    need_db: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Gradients of ``y = act(x @ w.T + b)``: dz = dy * act'(z) (read off y), dx = dz @ w,
+    dw = dz.T @ x, db = sum_n dz.
+
+    dz and db come out of one numba pass (db accumulated in float64); the two GEMMs run on
+    BLAS. Returns ``(dx, dw, db)`` with None for gradients not needed.
+    """
+    activation = checks.linear_act_backward_args(dy, x, w, y, act, slope)
+    dy = np.ascontiguousarray(dy)
+    db = None
+    if activation.code == _NONE:
+        dz = dy
+        if need_db:
+            db = np.empty(dy.shape[1], dtype=dy.dtype)
+            if dy.size:
+                _colsum(dy, db)
+            else:
+                db[...] = 0
+    else:
+        dz = np.empty_like(dy)
+        db = np.empty(dy.shape[1], dtype=dy.dtype)
+        if dy.size:
+            yc = np.ascontiguousarray(y, dtype=dy.dtype)
+            _act_grad_colsum(dy, yc, dz, db, activation.code, float(slope))
+        else:
+            db[...] = 0
+        if not need_db:
+            db = None
+    dx = dz @ w if need_dx else None
+    dw = dz.T @ x if need_dw else None
+    return dx, dw, db
+
+
+# ----------------------------------------------------------------------------------
+# Batch normalisation
+# ----------------------------------------------------------------------------------
+
+
+@_pjit
+def _bn_stats_planar(x, mean, var):
+    """Per channel c of x (N, C, L): mean and biased variance, one pass over memory.
+
+    Each image's plane of L values (in cache) gives its own mean and sum of squared
+    deviations in two short sweeps; planes are merged with the pairwise update
+    (count a + L, delta = mean_b - mean_a, M2 += M2_b + delta^2 a L / (a + L)), which is
+    stable where sum(x^2) - n mean^2 is not."""
+    n, c, plane = x.shape
+    for ch in prange(c):
+        count = 0.0
+        mu = 0.0
+        m2 = 0.0
+        for img in range(n):
+            s = 0.0
+            for k in range(plane):
+                s += x[img, ch, k]
+            mu_b = s / plane
+            m2_b = 0.0
+            for k in range(plane):
+                d = x[img, ch, k] - mu_b
+                m2_b += d * d
+            total = count + plane
+            delta = mu_b - mu
+            mu += delta * plane / total
+            m2 += m2_b + delta * delta * count * plane / total
+            count = total
+        mean[ch] = mu
+        var[ch] = m2 / count
+
+
+@_pjit_sum
+def _bn_stats_rows(x, mean, var):
+    """Per column c of x (N, C): mean and biased variance; column blocks in parallel, two
+    sweeps over the block's rows (the block is small and stays in cache)."""
+    n, c = x.shape
+    blocks = (c + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
+    for blk in prange(blocks):
+        j0 = blk * _COLUMN_BLOCK
+        j1 = min(j0 + _COLUMN_BLOCK, c)
+        s = np.zeros(j1 - j0, dtype=np.float64)
+        for i in range(n):
+            for j in range(j0, j1):
+                s[j - j0] += x[i, j]
+        for j in range(j0, j1):
+            s[j - j0] /= n
+        q = np.zeros(j1 - j0, dtype=np.float64)
+        for i in range(n):
+            for j in range(j0, j1):
+                d = x[i, j] - s[j - j0]
+                q[j - j0] += d * d
+        for j in range(j0, j1):
+            mean[j] = s[j - j0]
+            var[j] = q[j - j0] / n
+
+
+@_pjit
+def _bn_scale_shift(x, a, b, y):
+    """y[n, c, k] = x[n, c, k] * a[c] + b[c] for x (N, C, L); images in parallel."""
+    n, c, plane = x.shape
+    for img in prange(n):
+        for ch in range(c):
+            ac = a[ch]
+            bc = b[ch]
+            for k in range(plane):
+                y[img, ch, k] = x[img, ch, k] * ac + bc
+
+
+@_pjit
+def _rows_scale_shift(x, a, b, y):
+    """y[n, c] = x[n, c] * a[c] + b[c] for x (N, C); rows in parallel."""
+    n, c = x.shape
+    for i in prange(n):
+        for j in range(c):
+            y[i, j] = x[i, j] * a[j] + b[j]
+
+
+@_pjit_sum
+def _bn_grad_sums_planar(dy, x, mean, sum_dy, sum_dy_xc):
+    """Per channel of (N, C, L): sum dy and sum dy * (x - mean), in one pass."""
+    n, c, plane = x.shape
+    for ch in prange(c):
+        s1 = 0.0
+        s2 = 0.0
+        mu = mean[ch]
+        for img in range(n):
+            for k in range(plane):
+                g = dy[img, ch, k]
+                s1 += g
+                s2 += g * (x[img, ch, k] - mu)
+        sum_dy[ch] = s1
+        sum_dy_xc[ch] = s2
+
+
+@_pjit_sum
+def _bn_grad_sums_rows(dy, x, mean, sum_dy, sum_dy_xc):
+    """Per column of (N, C): sum dy and sum dy * (x - mean), column blocks in parallel."""
+    n, c = x.shape
+    blocks = (c + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
+    for blk in prange(blocks):
+        j0 = blk * _COLUMN_BLOCK
+        j1 = min(j0 + _COLUMN_BLOCK, c)
+        s1 = np.zeros(j1 - j0, dtype=np.float64)
+        s2 = np.zeros(j1 - j0, dtype=np.float64)
+        for i in range(n):
+            for j in range(j0, j1):
+                g = dy[i, j]
+                s1[j - j0] += g
+                s2[j - j0] += g * (x[i, j] - mean[j])
+        for j in range(j0, j1):
+            sum_dy[j] = s1[j - j0]
+            sum_dy_xc[j] = s2[j - j0]
+
+
+@_pjit
+def _bn_dx(dy, x, mean, a, mean_dy, k, dx):
+    """dx = a[c] * (dy - mean_dy[c]) - k[c] * (x - mean[c]) for (N, C, L), images in
+    parallel (the training-mode formula with its per-channel constants folded)."""
+    n, c, plane = x.shape
+    for img in prange(n):
+        for ch in range(c):
+            ac = a[ch]
+            kc = k[ch]
+            mdy = mean_dy[ch]
+            mu = mean[ch]
+            for q in range(plane):
+                dx[img, ch, q] = ac * (dy[img, ch, q] - mdy) - kc * (x[img, ch, q] - mu)
+
+
+@_pjit
+def _rows_dx(dy, x, mean, a, mean_dy, k, dx):
+    """_bn_dx for (N, C) inputs; rows in parallel."""
+    n, c = x.shape
+    for i in prange(n):
+        for j in range(c):
+            dx[i, j] = a[j] * (dy[i, j] - mean_dy[j]) - k[j] * (x[i, j] - mean[j])
+
+
+def _as_ncl(a: np.ndarray) -> np.ndarray:
+    """(N, C, ...) -> a C-contiguous (N, C, L) view (or copy, when a is not contiguous)."""
+    a = np.ascontiguousarray(a)
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def batchnorm_forward(
+    x: np.ndarray,
+    gamma: np.ndarray | None,
+    beta: np.ndarray | None,
+    running_mean: np.ndarray | None,
+    running_var: np.ndarray | None,
+    training: bool,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Batch normalisation over channel axis 1 (numpy_ref.batchnorm_forward has the math).
+
+    Training: mean and biased var per channel (one pass over x, float64 accumulation),
+    invstd = 1 / sqrt(var + eps), running statistics updated in place (unbiased var);
+    eval: the running statistics. Output ``y = x * a + b`` with a = gamma * invstd and
+    b = beta - mean * a, one pass. Returns ``(y, mean, invstd)`` in x's dtype.
+    """
+    _axes, _bshape, n = checks.batchnorm_forward_args(
+        x, gamma, beta, running_mean, running_var, training
+    )
+    dtype = x.dtype
+    x3 = _as_ncl(x)
+    channels = x.shape[1]
+    if training:
+        mean64 = np.empty(channels, dtype=np.float64)
+        var64 = np.empty(channels, dtype=np.float64)
+        if x3.shape[2] == 1:
+            _bn_stats_rows(x3.reshape(x3.shape[0], channels), mean64, var64)
+        else:
+            _bn_stats_planar(x3, mean64, var64)
+        mean = mean64.astype(dtype)
+        var = var64.astype(dtype)
+        invstd = (1 / np.sqrt(var + eps)).astype(dtype, copy=False)
+        if running_mean is not None and running_var is not None:
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean
+            running_var *= 1 - momentum
+            running_var += (momentum * n / (n - 1)) * var
+    else:
+        mean = running_mean.astype(dtype, copy=True)
+        invstd = (1 / np.sqrt(running_var + eps)).astype(dtype, copy=False)
+    scale = invstd.astype(np.float64) if gamma is None else gamma * invstd.astype(np.float64)
+    shift = -mean.astype(np.float64) * scale
+    if beta is not None:
+        shift += beta
+    y = np.empty(x.shape, dtype=dtype)
+    if y.size and x3.shape[2] == 1:
+        rows = (x3.shape[0], channels)
+        _rows_scale_shift(
+            x3.reshape(rows), scale.astype(dtype), shift.astype(dtype), y.reshape(rows)
+        )
+    elif y.size:
+        _bn_scale_shift(x3, scale.astype(dtype), shift.astype(dtype), y.reshape(x3.shape))
+    return y, mean, invstd
+
+
+def batchnorm_backward(
+    dy: np.ndarray,
+    x: np.ndarray,
+    gamma: np.ndarray | None,
+    mean: np.ndarray,
+    invstd: np.ndarray,
+    training: bool,
+    need_dx: bool = True,
+    need_dgamma: bool = True,
+    need_dbeta: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Gradients of batch norm from the saved mean and invstd (numpy_ref has the math).
+
+    One pass gives, per channel, sum dy and sum dy * (x - mean) (float64), hence
+    dbeta = sum dy and dgamma = invstd * sum dy * (x - mean); a second pass writes, in
+    training mode, dx = scale * (dy - sum dy / n) - scale * invstd^2 * (sum dy (x - mean)) / n
+    * (x - mean) with scale = gamma * invstd (the folded form of
+    scale / n * (n dy - sum dy - xhat sum dy xhat)); in eval mode dx = scale * dy.
+    """
+    _axes, _bshape, n = checks.batchnorm_backward_args(dy, x, gamma, mean, invstd)
+    if gamma is None:
+        need_dgamma = need_dbeta = False
+    dtype = dy.dtype
+    channels = x.shape[1]
+    invstd64 = invstd.astype(np.float64)
+    scale = invstd64 if gamma is None else gamma * invstd64
+    dy3 = _as_ncl(dy)
+    need_sums = need_dgamma or need_dbeta or (need_dx and training)
+    sum_dy = np.zeros(channels, dtype=np.float64)
+    sum_dy_xc = np.zeros(channels, dtype=np.float64)
+    x3 = _as_ncl(np.asarray(x, dtype=dtype)) if (need_sums or need_dx) else None
+    if need_sums and dy.size:
+        mean_c = np.ascontiguousarray(mean, dtype=dtype)
+        if dy3.shape[2] == 1:
+            _bn_grad_sums_rows(
+                dy3.reshape(dy3.shape[0], channels),
+                x3.reshape(dy3.shape[0], channels),
+                mean_c,
+                sum_dy,
+                sum_dy_xc,
+            )
+        else:
+            _bn_grad_sums_planar(dy3, x3, mean_c, sum_dy, sum_dy_xc)
+    dx = None
+    if need_dx:
+        if training:
+            mean_dy = sum_dy / n
+            k = scale * invstd64 * invstd64 * sum_dy_xc / n
+        else:
+            mean_dy = np.zeros(channels)
+            k = np.zeros(channels)
+        dx = np.empty(dy.shape, dtype=dtype)
+        constants = (
+            np.ascontiguousarray(mean, dtype=dtype),
+            scale.astype(dtype),
+            mean_dy.astype(dtype),
+            k.astype(dtype),
+        )
+        if dx.size and dy3.shape[2] == 1:
+            rows = (dy3.shape[0], channels)
+            _rows_dx(dy3.reshape(rows), x3.reshape(rows), *constants, dx.reshape(rows))
+        elif dx.size:
+            _bn_dx(dy3, x3, *constants, dx.reshape(dy3.shape))
+    dgamma = (sum_dy_xc * invstd64).astype(dtype) if need_dgamma else None
+    dbeta = sum_dy.astype(dtype) if need_dbeta else None
+    return dx, dgamma, dbeta
+
+
+# ----------------------------------------------------------------------------------
+# Loss: fused sigmoid + binary cross-entropy
+# ----------------------------------------------------------------------------------
+
+
+@_pjit_sum
+def _sigmoid_bce_from_exp(x, t, e, grad, partial, grad_scale):
+    """The fused pass of the BCE, given e = exp(-|x|) and grad = log1p(e) (computed by
+    NumPy's vectorised ufuncs): partial[chunk] = sum over the chunk of the losses
+    max(x, 0) - x t + log1p(e) (float64), and grad <- (sigmoid(x) - t) * grad_scale with
+    sigmoid(x) = 1 / (1 + e) for x >= 0 and e / (1 + e) otherwise; chunks in parallel."""
+    size = x.size
+    for ch in prange(partial.size):
+        lo = ch * _FLAT_CHUNK
+        hi = min(lo + _FLAT_CHUNK, size)
+        acc = 0.0
+        for i in range(lo, hi):
+            xi = x[i]
+            ti = t[i]
+            ei = e[i]
+            acc += max(xi, 0) - xi * ti + grad[i]
+            grad[i] = ((1 if xi >= 0 else ei) / (1 + ei) - ti) * grad_scale
+        partial[ch] = acc
+
+
+def sigmoid_bce_forward_backward(
+    logits: np.ndarray, targets: np.ndarray, reduction: str = "mean"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Binary cross-entropy on logits, loss and gradient in one fused pass.
+
+    l = max(x, 0) - x t + log1p(exp(-|x|)), dl/dx = sigmoid(x) - t; the loss is the mean
+    (gradient / N) or the sum over all N elements. Returns ``(loss, dlogits)``, the loss a
+    0-d array of the logits' dtype.
+    """
+    checks.sigmoid_bce_args(logits, targets, reduction)
+    x = np.ascontiguousarray(logits)
+    t = np.ascontiguousarray(targets, dtype=x.dtype)
+    # The transcendentals run in NumPy's SIMD ufuncs (numba's would be scalar calls to
+    # libm, several times slower); the arithmetic around them is one numba pass.
+    e = np.abs(x)
+    np.negative(e, out=e)
+    np.exp(e, out=e)  # e = exp(-|x|) in (0, 1]
+    grad = np.log1p(e)  # log1p(e), read and then overwritten by the fused pass
+    partial = np.empty((x.size + _FLAT_CHUNK - 1) // _FLAT_CHUNK, dtype=np.float64)
+    scale = 1.0 / x.size if reduction == "mean" else 1.0
+    _sigmoid_bce_from_exp(
+        x.reshape(-1), t.reshape(-1), e.reshape(-1), grad.reshape(-1), partial, scale
+    )
+    total = partial.sum()
+    if reduction == "mean":
+        total /= x.size
+    return np.asarray(total, dtype=x.dtype), grad
+
+
+# ----------------------------------------------------------------------------------
+# Optimiser: Adam
+# ----------------------------------------------------------------------------------
+
+
+@_pjit
+def _adam_update(p, g, m, v, beta1, beta2, step_size, inv_sqrt_bc2, eps, weight_decay):
+    """One Adam update of flat arrays, each element read and written once."""
+    for i in prange(p.size):
+        gi = g[i] + weight_decay * p[i]
+        mi = beta1 * m[i] + (1 - beta1) * gi
+        vi = beta2 * v[i] + (1 - beta2) * gi * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] -= step_size * mi / (math.sqrt(vi) * inv_sqrt_bc2 + eps)
+
+
+def adam_step(
+    params: Sequence[np.ndarray],
+    grads: Sequence[np.ndarray | None],
+    exp_avgs: Sequence[np.ndarray],
+    exp_avg_sqs: Sequence[np.ndarray],
+    step: int,
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+) -> None:
+    """One Adam update (PyTorch semantics, L2 weight decay), IN PLACE::
+
+        g = g + weight_decay * p
+        m = beta1 m + (1 - beta1) g          v = beta2 v + (1 - beta2) g^2
+        p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+    All arguments are validated before any parameter changes. Each parameter is one numba
+    pass that reads p, g, m, v and writes p, m, v once (no temporaries); a parameter that
+    is not C-contiguous is updated through a contiguous copy written back. A grad of None
+    skips its parameter.
+    """
+    checks.adam_step_args(params, grads, exp_avgs, exp_avg_sqs, step)
+    step_size = lr / (1 - beta1**step)
+    inv_sqrt_bc2 = 1 / math.sqrt(1 - beta2**step)
+    for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs):
+        if g is None or p.size == 0:
+            continue
+        arrays = [np.ascontiguousarray(a) for a in (p, m, v)]
+        grad = np.ascontiguousarray(g, dtype=p.dtype)
+        flat_p, flat_m, flat_v = (a.reshape(-1) for a in arrays)
+        _adam_update(
+            flat_p,
+            grad.reshape(-1),
+            flat_m,
+            flat_v,
+            beta1,
+            beta2,
+            step_size,
+            inv_sqrt_bc2,
+            eps,
+            weight_decay,
+        )
+        for original, updated in zip((p, m, v), arrays):
+            if updated is not original:  # a non-contiguous parameter: write the copy back
+                original[...] = updated
+
+
+# ----------------------------------------------------------------------------------
+# Convolutions (numba_conv.py)
+# ----------------------------------------------------------------------------------
+
+from .numba_conv import (  # noqa: E402  (re-exported: the convolution families)
+    conv2d_backward,
+    conv2d_forward,
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
+)
+
+_ = IntPair  # the conv signatures (numba_conv.py) take IntPair arguments
