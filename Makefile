@@ -1,7 +1,8 @@
 # Common tasks. `make test` is the README's test command (and what CI runs).
 PYTHON ?= python3
 
-.PHONY: install test demo demo-vae bench bench-cpu gpu-test gpu-bench gpu-check emu-build emu-test \
+.PHONY: install test demo demo-vae bench bench-cpu profile-cpu gpu-test gpu-bench gpu-check \
+	emu-build emu-test \
 	emu-test-full kernel-resources lint format clean
 
 install:
@@ -11,7 +12,7 @@ test:
 	$(PYTHON) -m pytest -q tests
 
 demo:
-	$(PYTHON) examples/mnist_gan.py --device auto --epochs 5 --out runs/gan
+	$(PYTHON) examples/mnist_gan.py --device auto --out runs/gan
 
 demo-vae:
 	$(PYTHON) examples/mnist_vae.py --device auto --epochs 10 --out runs/vae
@@ -34,7 +35,8 @@ bench-cpu:
 	@set -e; files=""; \
 	for t in $$(printf '%s\n' $(BENCH_THREADS) | sort -un); do \
 		echo "bench-cpu: minigan and PyTorch with $$t thread(s)"; \
-		MINIGAN_NUM_THREADS=$$t $(PYTHON) -m pytest -q benchmarks/bench_kernels_cpu.py \
+		OPENBLAS_THREAD_TIMEOUT=4 MINIGAN_NUM_THREADS=$$t $(PYTHON) -m pytest -q \
+			benchmarks/bench_kernels_cpu.py \
 			benchmarks/bench_cpu_steps.py --benchmark-only --benchmark-quiet \
 			--benchmark-json=$(BENCH_CPU_DIR)/threads-$$t.json; \
 		files="$$files $(BENCH_CPU_DIR)/threads-$$t.json"; \
@@ -42,6 +44,13 @@ bench-cpu:
 	$(PYTHON) benchmarks/report.py $$files > $(BENCH_CPU_DIR)/report.md; \
 	cat $(BENCH_CPU_DIR)/report.md; \
 	echo "bench-cpu: JSON and report.md in $(BENCH_CPU_DIR)/"
+
+# Per-op profile (minigan.trace) of one training step of every model on the CPU, published
+# in docs/profile-cpu.md; PROFILE_THREADS sets the threads (default 1: the quietest figure).
+PROFILE_THREADS ?= 1
+profile-cpu:
+	$(PYTHON) tools/profile_step.py --model all --threads $(PROFILE_THREADS) \
+		--markdown docs/profile-cpu.md
 
 # The CUDA kernels on the CPU (no GPU needed): minigan._C_emu is csrc/ compiled as host C++
 # and run by the emulator of the CUDA execution model (csrc/emu/, docs/cuda-emulation.md).

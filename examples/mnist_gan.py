@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    add_common_args(parser, epochs=20, batch_size=128, lr=2e-4)
+    add_common_args(parser, epochs=40, batch_size=128, lr=3e-4)
     add_options(parser, GAN_RECIPE, GAN_RECIPE_TITLE)
     add_options(parser, EVAL_OPTIONS, EVAL_TITLE)
     add_options(parser, SAMPLE, SAMPLE_TITLE)

@@ -25,7 +25,7 @@ vae = load_example("mnist_vae", reuse=True)
 
 # 4 batches per epoch, no per-epoch FID: each run below takes well under a second
 SMALL = ["--device", "cpu", "--subset", "256", "--batch-size", "64", "--epochs", "1"]
-SMALL_GAN = [*SMALL, "--eval-every", "0"]
+SMALL_GAN = [*SMALL, "--arch", "mlp", "--eval-every", "0"]  # the unconditional MLP GAN
 
 
 def _small(script) -> list[str]:

@@ -10,9 +10,12 @@
 #
 # Also checked: dtypes and shapes of every result, the need_* flags (None entries, the
 # other entries unchanged), non-contiguous and mixed-dtype inputs, zero-size dimensions,
-# inputs left unmodified, and error messages identical to numpy_ref's.
+# inputs left unmodified, error messages identical to numpy_ref's, both builds of the
+# numba kernels (serial with 1 numba thread, parallel with 2: the `threads` fixture), the
+# batch split into chunks (CHUNK_BYTES), and the layer shapes of the DCGAN and conv VAE.
 from __future__ import annotations
 
+import inspect
 import zlib
 
 import numpy as np
@@ -25,17 +28,21 @@ from minigan.backend import numba_conv as NC  # noqa: E402
 from minigan.backend import numpy_ref as R  # noqa: E402
 
 DTYPES = (np.float32, np.float64)
-# The kernels run as parallel builds, or as serial builds when numba has one thread.
-THREADS = (1, 2) if numba.config.NUMBA_NUM_THREADS >= 2 else (1,)
+# The numba kernels have a parallel build (used with more than one numba thread, for calls
+# that move at least PARALLEL_MIN_WORK elements) and a serial one: test both.
+BUILDS = ("serial", "parallel") if numba.config.NUMBA_NUM_THREADS >= 2 else ("serial",)
 
 
-@pytest.fixture(params=THREADS, ids=lambda t: f"{t}thread")
-def threads(request):
-    """Run the test with numba's pool at 1 thread (the serial builds) and at 2 (parallel)."""
+@pytest.fixture(params=BUILDS)
+def threads(request, monkeypatch):
+    """Run the test on the serial builds (numba at 1 thread) or on the parallel builds
+    (numba at 2 threads, every call parallel however small)."""
     old = numba.get_num_threads()
-    numba.set_num_threads(request.param)
-    assert (NC._kernels() is NC._SERIAL) == (request.param == 1)
-    yield request.param
+    n = 1 if request.param == "serial" else 2
+    numba.set_num_threads(n)
+    monkeypatch.setattr(NC, "PARALLEL_MIN_WORK", 0)
+    assert (NC._kernels(1) is NC._SERIAL) == (n == 1)
+    yield n
     numba.set_num_threads(old)
 
 
@@ -204,6 +211,55 @@ def test_conv_transpose2d_matches_numpy_ref(case, dtype, threads):
         check(a, e, dtype, k[name], name)
     for a, c in zip((x, w, b, dy), copies):
         np.testing.assert_array_equal(a, c)
+
+
+# The conv layers of minigan/models (DCGAN at width 64, conv VAE), at batch 8:
+# (kind, N, Cin, H, W, Cout, k, stride, padding)
+MODEL_LAYERS = [
+    ("conv", 8, 1, 28, 28, 64, 4, 2, 1),  # D: 1 -> 64, 28 -> 14
+    ("conv", 8, 64, 14, 14, 128, 4, 2, 1),  # D: 64 -> 128, 14 -> 7
+    ("conv", 8, 128, 7, 7, 256, 3, 2, 1),  # D: 128 -> 256, 7 -> 4
+    ("conv", 8, 256, 4, 4, 1, 4, 1, 0),  # D: 256 -> 1, 4 -> 1 (dense path)
+    ("convt", 8, 100, 1, 1, 256, 7, 1, 0),  # G: 100 -> 256, 1 -> 7 (dense path)
+    ("convt", 8, 256, 7, 7, 128, 4, 2, 1),  # G: 256 -> 128, 7 -> 14
+    ("convt", 8, 128, 14, 14, 1, 4, 2, 1),  # G: 128 -> 1, 14 -> 28
+    ("conv", 8, 32, 14, 14, 64, 4, 2, 1),  # VAE encoder 32 -> 64
+    ("convt", 8, 64, 7, 7, 32, 4, 2, 1),  # VAE decoder 64 -> 32
+]
+
+
+@pytest.mark.parametrize("layer", MODEL_LAYERS, ids=str)
+def test_model_layers_float32(layer, threads):
+    kind, n, ci, h, wd, co, k, s, p = layer
+    if kind == "conv":
+        case = (n, ci, h, wd, co, k, k, s, p)
+        x, w, b, dy, s, p = conv_data(case, np.float32, "model")
+        x64, w64, b64, dy64 = wide(x, w, b, dy)
+        ks = conv_k(case)
+        check(
+            NC.conv2d_forward(x, w, b, s, p),
+            R.conv2d_forward(x64, w64, b64, s, p),
+            np.float32,
+            ks["y"],
+            "y",
+        )
+        got, ref = NC.conv2d_backward(dy, x, w, s, p), R.conv2d_backward(dy64, x64, w64, s, p)
+    else:
+        case = (n, ci, h, wd, co, k, k, s, p, 0)
+        x, w, b, dy, s, p, op = convt_data(case, np.float32, "model")
+        x64, w64, b64, dy64 = wide(x, w, b, dy)
+        ks = convt_k(case)
+        check(
+            NC.conv_transpose2d_forward(x, w, b, s, p, op),
+            R.conv_transpose2d_forward(x64, w64, b64, s, p, op),
+            np.float32,
+            ks["y"],
+            "y",
+        )
+        got = NC.conv_transpose2d_backward(dy, x, w, s, p, op)
+        ref = R.conv_transpose2d_backward(dy64, x64, w64, s, p, op)
+    for name, a, e in zip(("dx", "dw", "db"), got, ref):
+        check(a, e, np.float32, ks[name], name)
 
 
 # ----------------------------------------------------------------------------------
@@ -493,23 +549,19 @@ def test_errors_match_numpy_ref(name, args):
 
 def test_exports_the_contract_signatures():
     """Same parameter names, order and defaults as numpy_ref's four functions."""
-    import inspect
-
-    for name in NC.__all__:
-        assert inspect.signature(getattr(NC, name)).parameters.keys() == (
-            inspect.signature(getattr(R, name)).parameters.keys()
-        )
-        for p_nc, p_r in zip(
-            inspect.signature(getattr(NC, name)).parameters.values(),
-            inspect.signature(getattr(R, name)).parameters.values(),
-        ):
-            assert p_nc.default == p_r.default, (name, p_nc.name)
-    assert set(NC.__all__) == {
+    contract = [
         "conv2d_forward",
         "conv2d_backward",
         "conv_transpose2d_forward",
         "conv_transpose2d_backward",
-    }
+    ]
+    for name in contract:
+        sig_nc = inspect.signature(getattr(NC, name)).parameters
+        sig_r = inspect.signature(getattr(R, name)).parameters
+        assert list(sig_nc) == list(sig_r), name
+        for p_nc, p_r in zip(sig_nc.values(), sig_r.values()):
+            assert p_nc.default == p_r.default, (name, p_nc.name)
+    assert set(NC.__all__) == {*contract, "compile_kernels"}
 
 
 @pytest.mark.parametrize("chunk_bytes", [1, 13000], ids=["1 image", "2-3 images"])
@@ -539,3 +591,60 @@ def test_batch_chunks_give_the_same_results(monkeypatch, chunk_bytes, threads):
     ref = R.conv2d_backward(dy, x, w, s, p)
     for name, a, e in zip(("dx", "dw", "db"), chunked[1:4], ref):
         check(a, e, np.float64, 1, name)
+
+
+def test_compile_kernels_builds_both_variants():
+    """compile_kernels() compiles (or loads) the serial and the parallel build of every
+    kernel for the given dtypes, with the argument types the contract functions pass: a
+    contract call afterwards adds no new specialization."""
+    NC.compile_kernels(("float32", "float64"))
+    kernels = [*NC._SERIAL, *NC._PARALLEL]
+    before = [len(k.signatures) for k in kernels]
+    for k in kernels:
+        dtypes = {str(sig[0].dtype) for sig in k.signatures}
+        assert {"float32", "float64"} <= dtypes, (k.py_func.__name__, dtypes)
+    x, w, b, dy, s, p = conv_data(CONV_CASES[4], np.float32, "compile")
+    NC.conv2d_backward(dy, x, w, s, p)
+    xt, wt, bt, dyt, st, pt, op = convt_data(CONVT_CASES[1], np.float32, "compile")
+    NC.conv_transpose2d_forward(xt, wt, bt, st, pt, op)
+    NC.conv_transpose2d_backward(dyt, xt, wt, st, pt, op)
+    assert [len(k.signatures) for k in kernels] == before
+
+
+def test_read_only_inputs(threads):
+    """Read-only inputs (broadcast views, frozen buffers) give the same results and no new
+    numba specialization (they are copied once instead)."""
+    x, w, b, dy, s, p = conv_data(CONV_CASES[4], np.float32, "readonly")
+    ref_y, ref_grads = NC.conv2d_forward(x, w, b, s, p), NC.conv2d_backward(dy, x, w, s, p)
+    kernels = [*NC._SERIAL, *NC._PARALLEL]
+    before = [len(k.signatures) for k in kernels]
+    frozen = [a.copy() for a in (x, w, b, dy)]
+    for a in frozen:
+        a.setflags(write=False)
+    x, w, b, dy = frozen
+    np.testing.assert_array_equal(NC.conv2d_forward(x, w, b, s, p), ref_y)
+    for a, e in zip(NC.conv2d_backward(dy, x, w, s, p), ref_grads):
+        np.testing.assert_array_equal(a, e)
+    xb = np.broadcast_to(x[:1], x.shape)  # a read-only view
+    yb = NC.conv_transpose2d_forward(xb, w.transpose(1, 0, 2, 3), None, 2, 1, 0)
+    xbc = np.ascontiguousarray(xb)
+    np.testing.assert_array_equal(
+        yb, NC.conv_transpose2d_forward(xbc, w.transpose(1, 0, 2, 3), None, 2, 1, 0)
+    )
+    assert [len(k.signatures) for k in kernels] == before
+
+
+def test_small_calls_use_the_serial_builds(monkeypatch):
+    """With several numba threads, calls that move fewer than PARALLEL_MIN_WORK elements
+    run the serial builds (waking the worker threads would cost more than it saves)."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here")
+    old = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        assert NC._kernels(NC.PARALLEL_MIN_WORK - 1) is NC._SERIAL
+        assert NC._kernels(NC.PARALLEL_MIN_WORK) is NC._PARALLEL
+        numba.set_num_threads(1)
+        assert NC._kernels(NC.PARALLEL_MIN_WORK) is NC._SERIAL
+    finally:
+        numba.set_num_threads(old)

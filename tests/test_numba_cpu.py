@@ -178,11 +178,12 @@ def test_numpy_imported_first_keeps_numba_on_one_thread_and_says_why():
 
 
 @pytest.mark.parametrize(
-    ("cores", "load", "expected"), [(2, 0.2, 2), (2, 0.6, 1), (2, 1.4, 1), (2, 9.0, 1), (8, 2.6, 5)]
+    ("cores", "load", "expected"),
+    [(2, 0.2, 2), (2, 0.6, 2), (2, 0.8, 1), (2, 1.4, 1), (2, 9.0, 1), (8, 2.8, 5)],
 )
 def test_default_threads_leave_the_cores_others_use(monkeypatch, cores, load, expected):
     """Threads that other processes would park stall every parallel loop: the default is the
-    cores minus the 1-minute load average (rounded), at least 1."""
+    cores minus those the 1-minute load average says are busy (from 0.75 on), at least 1."""
     monkeypatch.setattr(cpu_threads, "available_cores", lambda: cores)
     monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
     assert cpu_threads.default_threads() == expected

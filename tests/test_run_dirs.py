@@ -25,7 +25,7 @@ vae = load_example("mnist_vae", reuse=True)
 
 # 4 batches of 64 per epoch, no per-epoch FID: each run takes about a second
 SMALL = ["--device", "cpu", "--subset", "256", "--batch-size", "64", "--no-progress"]
-SMALL_GAN = [*SMALL, "--eval-every", "0"]
+SMALL_GAN = [*SMALL, "--arch", "mlp", "--eval-every", "0"]  # the unconditional MLP GAN
 
 
 def _small(script) -> list[str]:
@@ -171,11 +171,11 @@ def test_resume_into_another_out_is_refused(tmp_path, capsys):
 
 def test_given_options_are_told_apart_from_defaults():
     parser = gan.build_parser()
-    args, given = parse_args(parser, ["--epochs", "20", "--no-g-batchnorm", "-q"])
-    assert args.epochs == 20 and args.lr == 2e-4
-    assert given == {"epochs", "g_batchnorm", "quiet"}  # 20 is the default, yet given
+    args, given = parse_args(parser, ["--epochs", "40", "--no-g-batchnorm", "-q"])
+    assert args.epochs == 40 and args.lr == 3e-4
+    assert given == {"epochs", "g_batchnorm", "quiet"}  # 40 is the default, yet given
     assert parse_args(parser, [])[1] == set()
-    assert parser.parse_args([]).epochs == 20  # the parser's defaults are left as they were
+    assert parser.parse_args([]).epochs == 40  # the parser's defaults are left as they were
 
 
 @BOTH
@@ -218,7 +218,7 @@ def test_resume_trains_on_the_recorded_subset(tmp_path, capsys, gan_steps):
 @pytest.mark.parametrize(
     "option, run_value, given",
     [
-        ("--lr", "0.0002", "0.001"),
+        ("--lr", "0.0003", "0.001"),
         ("--batch-size", "64", "32"),
         ("--subset", "256", "128"),
         ("--seed", "3", "0"),  # 0 is the default: still given, still refused

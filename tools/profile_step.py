@@ -16,6 +16,10 @@ of this machine, now; run it on a quiet machine.
 
 from __future__ import annotations
 
+# minigan before NumPy, so that OpenBLAS's idle threads sleep (see minigan/__init__.py)
+import minigan
+
+# isort: split
 import argparse
 import datetime
 import platform
@@ -27,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 
-import minigan
 from minigan.backend import cpu_threads
 from minigan.models import vae_loss
 from minigan.training import build_gan, build_vae

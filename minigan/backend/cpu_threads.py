@@ -60,15 +60,15 @@ def available_cores() -> int:
 
 
 def default_threads() -> int:
-    """The cores left idle by other processes: the available cores minus the 1-minute load
-    average (rounded), at least 1. A quiet 2-core machine gives 2; with another busy
-    process, 1."""
+    """The cores left idle by other processes: the available cores minus the cores the
+    1-minute load average says are busy (a core counts as busy from a load of 0.75 on), at
+    least 1. A quiet 2-core machine gives 2; with another busy process, 1."""
     cores = available_cores()
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):  # not available on this platform
         return cores
-    return max(1, cores - min(cores, int(load + 0.5)))
+    return max(1, cores - min(cores, int(load + 0.25)))
 
 
 def threads_from_env() -> int | None:

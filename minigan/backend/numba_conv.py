@@ -7,42 +7,49 @@
 """Convolutions on the CPU: BLAS GEMMs plus parallel numba data movement.
 
 The math of every function is ``numpy_ref``'s (its docstrings are the reference; each
-function below repeats the formulas). This module changes how the work is done:
+function below repeats the formulas). What this module changes is how the work is done.
 
 Layouts
     Every GEMM operand is a C-contiguous matrix whose columns are the pixels of a chunk of
     m images, image-major: column ``n*P + q`` is pixel q of image n (P pixels per image).
     ``cols`` (C*kh*kw, m*P) is the im2col patch matrix (row ``(c*kh + a)*kw + b`` holds
-    tap (a, b) of channel c), ``xt`` / ``dyt`` (C, m*P) an activation with its channel axis
-    first. One GEMM per chunk then covers every image at once (one big GEMM measured
-    15-25% faster in OpenBLAS than a batch of per-image GEMMs).
+    tap (a, b) of channel c) and ``xt`` / ``dyt`` (C, m*P) an activation with its channel
+    axis first, so one GEMM per chunk covers all its images (measured 15-25% faster in
+    OpenBLAS than a batch of per-image GEMMs, which would need no layout change).
 
 numba kernels (``@njit(parallel=True, cache=True)``, no fastmath)
-    ``_im2col``      cols[c*T + t, n*P + q] = x[n, c, tab[t, q]] (0 in the zero padding);
-                     one task per row of cols, written front to back.
-    ``_col2im``      out[n, c, pix] = bias[c] + sum over the taps that reach pix; a gather:
-                     each output element is written once by the task of its channel, so
-                     there is no scatter and no write race (and no ``np.add.at``). The
-                     padding crop and the bias add happen in the same pass.
-    ``_pack``        (N, C, P) -> (C, N*P), summing each channel on the way (the bias
-                     gradient comes for free with the copy, accumulated in float64).
-    ``_unpack``      (C, N*P) -> (N, C, P) + bias[c].
+    ``_im2col``       cols[c*T + t, n*P + q] = x[n, c, tab[t, q]] (0 in the zero padding);
+                      one task per row of cols, written front to back.
+    ``_col2im``       out[n, c, pix] = bias[c] + the sum over the kernel taps that reach
+                      pix: a gather, each output element written once by the task of its
+                      channel, so there is no scatter, no write race and no ``np.add.at``;
+                      the padding crop and the bias add happen in the same pass.
+    ``_pack``         (N, C, P) -> (C, N*P), summing each channel on the way (the bias
+                      gradient comes with the copy, accumulated in float64).
+    ``_unpack``       (C, N*P) -> (N, C, P) + bias[c].
     ``_channel_sums`` per-channel sums of (N, C, P) in float64 (the bias gradient alone).
 
-Chunks
-    The batch is processed in chunks of images whose patch matrix is about CHUNK_BYTES, so
+    Each kernel also has a serial build (``_im2col_serial``, ...) that runs on the calling
+    thread; it is used when numba has one thread and for calls that move fewer than
+    PARALLEL_MIN_WORK elements (see ``_serial_twin`` and ``_kernels``). The index tables
+    (which input pixel each tap reads, which taps reach each output pixel) depend on the
+    geometry only and are built once (``_im2col_table``, ``_col2im_table``).
+
+Chunks of the batch
+    The batch is processed in chunks of images whose largest matrix is about CHUNK_BYTES, so
     that what a numba kernel writes is still in the cache when the GEMM reads it (and the
-    other way round), and the scratch memory stays bounded (a (2048, 6272) patch matrix
-    would be 51 MB). Bigger chunks mean fewer parallel regions, which matters on a loaded
-    machine; 8 MiB measured best or equal on the DCGAN shapes at 1 and 2 threads.
+    other way round), and the scratch memory stays bounded (a (2048, 6272) float32 patch
+    matrix would be 51 MB). Fewer, bigger chunks mean fewer parallel regions, which
+    matters on a loaded machine; 8 MiB measured best or equal to 2 MiB, 4 MiB and one chunk
+    on the DCGAN shapes at 1 and 2 threads (one chunk was up to 20% slower).
 
 Dense special cases
     A conv2d kernel that covers the whole unpadded image (Ho = Wo = 1) and a
-    conv_transpose2d of a 1x1 input without padding are dense layers: one GEMM each, no
-    data movement at all (the DCGAN's first generator and last discriminator layers).
+    conv_transpose2d of a 1x1 input without padding are dense layers: GEMMs only, no data
+    movement (the DCGAN's first generator and last discriminator layers).
 
-float32 and float64 arrays are computed here (the result dtypes are numpy_ref's: the
-result type of the inputs involved); any other dtype is handed to numpy_ref.
+float32 and float64 arrays are computed here, with numpy_ref's result dtypes (the result
+type of the inputs each result depends on); any other dtype is handed to numpy_ref.
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ from . import checks, numpy_ref
 from .checks import IntPair
 
 __all__ = [
+    "compile_kernels",
     "conv2d_backward",
     "conv2d_forward",
     "conv_transpose2d_backward",
@@ -69,6 +77,10 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 # Target size in bytes of one chunk's largest matrix (see the module docstring).
 CHUNK_BYTES = 8 << 20
+# Smallest number of elements a kernel call moves for its parallel build to be used: waking
+# numba's sleeping worker threads costs 50-75 us per call on the 2-core development VM,
+# about what moving 2^18 elements costs; 2^20 measured best on the DCGAN / VAE shapes.
+PARALLEL_MIN_WORK = 1 << 20
 
 
 # ----------------------------------------------------------------------------------
@@ -77,7 +89,7 @@ CHUNK_BYTES = 8 << 20
 
 
 @njit(parallel=True, cache=True, fastmath=False, nogil=True)
-def _im2col(x3, tab, cols):  # pragma: no cover (compiled by numba)
+def _im2col(x3: np.ndarray, tab: np.ndarray, cols: np.ndarray) -> None:  # pragma: no cover
     """cols[c*T + t, n*P + q] = x3[n, c, tab[t, q]], and 0 where tab[t, q] < 0.
 
     x3 is (m, C, H*W), tab (T, P) the source pixel of tap t for output pixel q
@@ -98,7 +110,16 @@ def _im2col(x3, tab, cols):  # pragma: no cover (compiled by numba)
 
 
 @njit(parallel=True, cache=True, fastmath=False, nogil=True)
-def _col2im(flat, ntap, npc, p, off, cnt, bias, out3):  # pragma: no cover (numba)
+def _col2im(  # pragma: no cover (compiled by numba)
+    flat: np.ndarray,
+    ntap: int,
+    npc: int,
+    p: int,
+    off: np.ndarray,
+    cnt: np.ndarray,
+    bias: np.ndarray,
+    out3: np.ndarray,
+) -> None:
     """out3[n, c, pix] = bias[c] + sum_{k < cnt[pix]} flat[c*ntap*npc + n*p + off[pix, k]].
 
     flat is a (C*ntap, npc = m*p) matrix, raveled; off[pix, k] = t*npc + q addresses the
@@ -120,7 +141,7 @@ def _col2im(flat, ntap, npc, p, off, cnt, bias, out3):  # pragma: no cover (numb
 
 
 @njit(cache=True, fastmath=False, nogil=True)
-def _row_sum(v):  # pragma: no cover (numba)
+def _row_sum(v: np.ndarray) -> float:  # pragma: no cover (compiled by numba)
     """sum(v) in float64, with 8 independent partial sums so that the adds overlap."""
     m = v.size - v.size % 8
     acc = np.zeros(8)
@@ -134,7 +155,7 @@ def _row_sum(v):  # pragma: no cover (numba)
 
 
 @njit(parallel=True, cache=True, fastmath=False, nogil=True)
-def _pack(src, dst, sums):  # pragma: no cover (numba)
+def _pack(src: np.ndarray, dst: np.ndarray, sums: np.ndarray) -> None:  # pragma: no cover
     """dst[c, n*P + q] = src[n, c, q] and sums[c] = sum_{n, q} src[n, c, q] (float64)."""
     nb, nc, p = src.shape
     for c in prange(nc):
@@ -148,7 +169,7 @@ def _pack(src, dst, sums):  # pragma: no cover (numba)
 
 
 @njit(parallel=True, cache=True, fastmath=False, nogil=True)
-def _unpack(src, bias, dst):  # pragma: no cover (numba)
+def _unpack(src: np.ndarray, bias: np.ndarray, dst: np.ndarray) -> None:  # pragma: no cover
     """dst[n, c, q] = src[c, n*P + q] + bias[c]."""
     nb, nc, p = dst.shape
     for c in prange(nc):
@@ -162,7 +183,7 @@ def _unpack(src, bias, dst):  # pragma: no cover (numba)
 
 
 @njit(parallel=True, cache=True, fastmath=False, nogil=True)
-def _channel_sums(src, sums):  # pragma: no cover (numba)
+def _channel_sums(src: np.ndarray, sums: np.ndarray) -> None:  # pragma: no cover
     """sums[c] = sum_{n, q} src[n, c, q], accumulated in float64."""
     nb, nc, _ = src.shape
     for c in prange(nc):
@@ -176,7 +197,7 @@ def _serial_twin(kernel: Any) -> Any:
     """The same kernel compiled without ``parallel=True``: its prange loops run on the
     calling thread. Used when numba has one thread: numba's workqueue threading layer hands
     every parallel call to a worker thread, which then reads the data the GEMM just wrote
-    from another core's cache (measured 1.1-1.7x slower at 1 thread on the DCGAN shapes).
+    from another core's cache (measured 1.05-1.6x slower per conv, forward + backward, at 1 thread).
     The distinct name keeps the two builds apart in numba's on-disk cache."""
     fn = kernel.py_func
     twin = types.FunctionType(
@@ -210,10 +231,13 @@ _SERIAL = _Kernels(
 )
 
 
-def _kernels() -> _Kernels:
-    """The parallel builds, or the serial ones when numba runs one thread (a build is
-    compiled, or loaded from numba's cache, on its first call)."""
-    return _SERIAL if numba.get_num_threads() == 1 else _PARALLEL
+def _kernels(work: int) -> _Kernels:
+    """The parallel builds for a call that moves `work` elements, or the serial ones when
+    numba runs one thread or the work is below PARALLEL_MIN_WORK (a build is compiled, or
+    loaded from numba's cache, on its first call)."""
+    if work < PARALLEL_MIN_WORK or numba.get_num_threads() == 1:
+        return _SERIAL
+    return _PARALLEL
 
 
 # ----------------------------------------------------------------------------------
@@ -288,11 +312,12 @@ class _Gather:
         self.p = small[0] * small[1]
         self._off: dict[int, np.ndarray] = {}  # chunk size m -> the offsets t*m*p + q
 
-    def __call__(self, k: _Kernels, mat: np.ndarray, bias: np.ndarray, out3: np.ndarray) -> None:
+    def __call__(self, mat: np.ndarray, bias: np.ndarray, out3: np.ndarray) -> None:
         m = out3.shape[0]
         npc = m * self.p
         if m not in self._off:
             self._off[m] = self.trow * npc + self.tq
+        k = _kernels(mat.size)
         k.col2im(mat.reshape(-1), self.ntap, npc, self.p, self._off[m], self.cnt, bias, out3)
 
 
@@ -309,20 +334,37 @@ def _chunks(n: int, bytes_per_image: int) -> tuple[int, list[slice]]:
     return size, [slice(n0, min(n0 + size, n)) for n0 in range(0, n, size)]
 
 
+def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """a @ b on BLAS; an inner dimension of 1 (an outer product, e.g. dx of a conv with one
+    output channel) is a broadcast multiply instead, which is ~20x faster than OpenBLAS's
+    GEMM for it and gives the same values (one product per element)."""
+    if a.shape[1] == 1:
+        return np.multiply(a, b, out=out)
+    return np.matmul(a, b, out=out)
+
+
 def _view(buf: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """A C-contiguous (rows, cols) matrix over the front of the flat scratch buffer."""
     return buf[: rows * cols].reshape(rows, cols)
 
 
+def _contig(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """a as a C-contiguous, writeable array of `dtype`, copied only when it is not one
+    already (numba compiles separate code for read-only arrays: a broadcast view would
+    otherwise cost a second compilation)."""
+    out = np.ascontiguousarray(a, dtype=dtype)
+    return out if out.flags.writeable else out.copy()
+
+
 def _bias_vector(b: np.ndarray | None, n: int, dtype: np.dtype) -> np.ndarray:
-    return np.zeros(n, dtype=dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
+    return np.zeros(n, dtype=dtype) if b is None else _contig(b, dtype)
 
 
-def _channel_sums_of(k: _Kernels, a: np.ndarray) -> np.ndarray:
+def _channel_sums_of(a: np.ndarray) -> np.ndarray:
     """Per-channel sums of an (N, C, H, W) array, accumulated in float64."""
     n, c, h, w = a.shape
     sums = np.empty(c)
-    k.channel_sums(a.reshape(n, c, h * w), sums)
+    _kernels(a.size).channel_sums(a.reshape(n, c, h * w), sums)
     return sums
 
 
@@ -336,6 +378,27 @@ def _cast(
     return tuple(  # type: ignore[return-value]
         None if g is None else g.astype(d, copy=False) for g, d in zip((dx, dw, db), dtypes)
     )
+
+
+def compile_kernels(dtypes: tuple[str, ...] = ("float32",)) -> None:
+    """Compile (or load from numba's on-disk cache) both builds of every kernel for arrays
+    of `dtypes`, by calling each once on tiny arrays of the argument types the contract
+    functions pass. (Calling the contract functions on small inputs compiles only the
+    serial builds: calls that move fewer than PARALLEL_MIN_WORK elements use those.)"""
+    for name in dtypes:
+        dt = np.dtype(name)
+        x3 = np.zeros((2, 1, 9), dtype=dt)  # two 3x3 images, one channel
+        tab = _im2col_table(3, 3, 2, 2, 1, 1, 0, 0, 2, 2)
+        cols = np.zeros((4, 8), dtype=dt)
+        gather = _Gather((3, 3), (2, 2), (2, 2), (1, 1), (0, 0))
+        off = gather.trow * 8 + gather.tq
+        one, sums = np.zeros(1, dtype=dt), np.zeros(1)
+        for k in (_SERIAL, _PARALLEL):
+            k.im2col(x3, tab, cols)
+            k.col2im(cols.reshape(-1), 4, 8, 4, off, gather.cnt, one, x3)
+            k.pack(x3, np.zeros((1, 18), dtype=dt), sums)
+            k.unpack(np.zeros((1, 18), dtype=dt), one, x3)
+            k.channel_sums(x3, sums)
 
 
 # ----------------------------------------------------------------------------------
@@ -365,31 +428,30 @@ def conv2d_forward(
     dt = np.result_type(x, w)
     if dt not in _FLOATS:
         return numpy_ref.conv2d_forward(x, w, b, stride, padding)
-    k = _kernels()
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     ho, wo = checks.conv2d_out_hw("conv2d_forward", x.shape, w.shape, stride, padding)
     p, kk = ho * wo, c * kh * kw
-    xc = np.ascontiguousarray(x, dtype=dt)
-    w2 = np.ascontiguousarray(w, dtype=dt).reshape(o, kk)
+    xc = _contig(x, dt)
+    w2 = _contig(w, dt).reshape(o, kk)
     bias = _bias_vector(b, o, dt)
     if (kh, kw) == (h, wd) and padding == (0, 0):  # one window per image: a dense layer
-        y = xc.reshape(n, kk) @ w2.T
+        y = _matmul(xc.reshape(n, kk), w2.T)
         y += bias
         return y.reshape(n, o, 1, 1)
     tab = _im2col_table(h, wd, kh, kw, *stride, *padding, ho, wo)
     x3 = xc.reshape(n, c, h * wd)
-    y = np.empty((n, o, ho, wo), dtype=dt)
+    y = np.empty((n, o, ho, wo), dt)
     y3 = y.reshape(n, o, p)
     size, plan = _chunks(n, max(kk, o) * p * dt.itemsize)
-    cols_buf = np.empty(kk * size * p, dtype=dt)
-    y2_buf = np.empty(o * size * p, dtype=dt)
+    cols_buf = np.empty(kk * size * p, dt)
+    y2_buf = np.empty(o * size * p, dt)
     for rows in plan:
         m = rows.stop - rows.start
         cols = _view(cols_buf, kk, m * p)
-        k.im2col(x3[rows], tab, cols)
-        y2 = np.matmul(w2, cols, out=_view(y2_buf, o, m * p))
-        k.unpack(y2, bias, y3[rows])
+        _kernels(cols.size).im2col(x3[rows], tab, cols)
+        y2 = _matmul(w2, cols, out=_view(y2_buf, o, m * p))
+        _kernels(y2.size).unpack(y2, bias, y3[rows])
     return y
 
 
@@ -420,53 +482,54 @@ def conv2d_backward(
     dt = np.result_type(dy, x, w)
     if dt not in _FLOATS:
         return numpy_ref.conv2d_backward(dy, x, w, stride, padding, need_dx, need_dw, need_db)
-    k = _kernels()
     n, o, ho, wo = dy.shape
     _, c, kh, kw = w.shape
     h, wd = x.shape[2:]
     p, kk = ho * wo, c * kh * kw
-    dyc = np.ascontiguousarray(dy, dtype=dt)
+    dyc = _contig(dy, dt)
     dx = dw = db = None
     if (kh, kw) == (h, wd) and padding == (0, 0):  # one window per image: a dense layer
         dy2 = dyc.reshape(n, o)
         if need_dx:
-            dx = (dy2 @ np.ascontiguousarray(w, dtype=dt).reshape(o, kk)).reshape(n, c, h, wd)
+            w2 = _contig(w, dt).reshape(o, kk)
+            dx = _matmul(dy2, w2).reshape(n, c, h, wd)
         if need_dw:
-            dw = (dy2.T @ np.ascontiguousarray(x, dtype=dt).reshape(n, kk)).reshape(o, c, kh, kw)
+            x2 = _contig(x, dt).reshape(n, kk)
+            dw = _matmul(dy2.T, x2).reshape(o, c, kh, kw)
     elif need_dx or need_dw:
         dy3 = dyc.reshape(n, o, p)
         size, plan = _chunks(n, max(kk, o) * p * dt.itemsize)
-        dyt_buf = np.empty(o * size * p, dtype=dt)
+        dyt_buf = np.empty(o * size * p, dt)
         sums, part = np.zeros(o), np.empty(o)
         if need_dw:
             tab = _im2col_table(h, wd, kh, kw, *stride, *padding, ho, wo)
-            x3 = np.ascontiguousarray(x, dtype=dt).reshape(n, c, h * wd)
-            cols_buf = np.empty(kk * size * p, dtype=dt)
-            dw2, dw_part = np.zeros((o, kk), dtype=dt), np.empty((o, kk), dtype=dt)
+            x3 = _contig(x, dt).reshape(n, c, h * wd)
+            cols_buf = np.empty(kk * size * p, dt)
+            dw2, dw_part = np.zeros((o, kk), dt), np.empty((o, kk), dt)
         if need_dx:
-            w2t = np.ascontiguousarray(w, dtype=dt).reshape(o, kk).T  # BLAS reads it transposed
+            w2t = _contig(w, dt).reshape(o, kk).T  # BLAS reads it transposed
             gather = _Gather((h, wd), (ho, wo), (kh, kw), stride, padding)
-            dcols_buf = np.empty(kk * size * p, dtype=dt)
-            dx = np.empty((n, c, h, wd), dtype=dt)
-            dx3, zero = dx.reshape(n, c, h * wd), np.zeros(c, dtype=dt)
+            dcols_buf = np.empty(kk * size * p, dt)
+            dx = np.empty((n, c, h, wd), dt)
+            dx3, zero = dx.reshape(n, c, h * wd), np.zeros(c, dt)
         for rows in plan:
             m = rows.stop - rows.start
             dyt = _view(dyt_buf, o, m * p)
-            k.pack(dy3[rows], dyt, part)
+            _kernels(dyt.size).pack(dy3[rows], dyt, part)
             sums += part
             if need_dw:
                 cols = _view(cols_buf, kk, m * p)
-                k.im2col(x3[rows], tab, cols)
-                dw2 += np.matmul(dyt, cols.T, out=dw_part)
+                _kernels(cols.size).im2col(x3[rows], tab, cols)
+                dw2 += _matmul(dyt, cols.T, out=dw_part)
             if need_dx:
-                dcols = np.matmul(w2t, dyt, out=_view(dcols_buf, kk, m * p))
-                gather(k, dcols, zero, dx3[rows])
+                dcols = _matmul(w2t, dyt, out=_view(dcols_buf, kk, m * p))
+                gather(dcols, zero, dx3[rows])
         if need_dw:
             dw = dw2.reshape(o, c, kh, kw)
         if need_db:
             db = sums
     if need_db and db is None:
-        db = _channel_sums_of(k, dyc)
+        db = _channel_sums_of(dyc)
     dtypes = (np.result_type(w, dy), np.result_type(dy, x), np.dtype(dy.dtype))
     return _cast(dx, dw, db, dtypes)
 
@@ -499,31 +562,30 @@ def conv_transpose2d_forward(
     dt = np.result_type(x, w)
     if dt not in _FLOATS:
         return numpy_ref.conv_transpose2d_forward(x, w, b, stride, padding, output_padding)
-    k = _kernels()
     n, ci, h, wd = x.shape
     _, co, kh, kw = w.shape
     hw, kk = h * wd, co * kh * kw
-    xc = np.ascontiguousarray(x, dtype=dt)
-    w2 = np.ascontiguousarray(w, dtype=dt).reshape(ci, kk)
+    xc = _contig(x, dt)
+    w2 = _contig(w, dt).reshape(ci, kk)
     bias = _bias_vector(b, co, dt)
     if (h, wd) == (1, 1) and padding == (0, 0) and output_padding == (0, 0):
-        y = (xc.reshape(n, ci) @ w2).reshape(n, co, kh * kw)  # a dense layer
+        y = _matmul(xc.reshape(n, ci), w2).reshape(n, co, kh * kw)  # a dense layer
         y += bias[:, None]
         return y.reshape(n, co, kh, kw)
     x3 = xc.reshape(n, ci, hw)
     gather = _Gather(out_hw, (h, wd), (kh, kw), stride, padding)
-    y = np.empty((n, co, *out_hw), dtype=dt)
+    y = np.empty((n, co, *out_hw), dt)
     y3 = y.reshape(n, co, out_hw[0] * out_hw[1])
     size, plan = _chunks(n, max(kk, ci) * hw * dt.itemsize)
-    xt_buf = np.empty(ci * size * hw, dtype=dt)
-    dcols_buf = np.empty(kk * size * hw, dtype=dt)
+    xt_buf = np.empty(ci * size * hw, dt)
+    dcols_buf = np.empty(kk * size * hw, dt)
     part = np.empty(ci)
     for rows in plan:
         m = rows.stop - rows.start
         xt = _view(xt_buf, ci, m * hw)
-        k.pack(x3[rows], xt, part)
-        dcols = np.matmul(w2.T, xt, out=_view(dcols_buf, kk, m * hw))
-        gather(k, dcols, bias, y3[rows])
+        _kernels(xt.size).pack(x3[rows], xt, part)
+        dcols = _matmul(w2.T, xt, out=_view(dcols_buf, kk, m * hw))
+        gather(dcols, bias, y3[rows])
     return y
 
 
@@ -559,46 +621,47 @@ def conv_transpose2d_backward(
         return numpy_ref.conv_transpose2d_backward(
             dy, x, w, stride, padding, output_padding, need_dx, need_dw, need_db
         )
-    k = _kernels()
     n, ci, h, wd = x.shape
     _, co, kh, kw = w.shape
     hw, kk = h * wd, co * kh * kw
-    dyc = np.ascontiguousarray(dy, dtype=dt)
+    dyc = _contig(dy, dt)
     dx = dw = None
     if (h, wd) == (1, 1) and padding == (0, 0) and output_padding == (0, 0):
         dy2 = dyc.reshape(n, kk)  # a dense layer
         if need_dx:
-            dx = (dy2 @ np.ascontiguousarray(w, dtype=dt).reshape(ci, kk).T).reshape(n, ci, 1, 1)
+            w2 = _contig(w, dt).reshape(ci, kk)
+            dx = _matmul(dy2, w2.T).reshape(n, ci, 1, 1)
         if need_dw:
-            dw = (np.ascontiguousarray(x, dtype=dt).reshape(n, ci).T @ dy2).reshape(ci, co, kh, kw)
+            x2 = _contig(x, dt).reshape(n, ci)
+            dw = _matmul(x2.T, dy2).reshape(ci, co, kh, kw)
     elif need_dx or need_dw:
         tab = _im2col_table(*out_hw, kh, kw, *stride, *padding, h, wd)
         dy3 = dyc.reshape(n, co, out_hw[0] * out_hw[1])
         size, plan = _chunks(n, max(kk, ci) * hw * dt.itemsize)
-        cols_buf = np.empty(kk * size * hw, dtype=dt)
+        cols_buf = np.empty(kk * size * hw, dt)
         if need_dx:
-            w2 = np.ascontiguousarray(w, dtype=dt).reshape(ci, kk)
-            dx2_buf = np.empty(ci * size * hw, dtype=dt)
-            dx = np.empty((n, ci, h, wd), dtype=dt)
-            dx3, zero = dx.reshape(n, ci, hw), np.zeros(ci, dtype=dt)
+            w2 = _contig(w, dt).reshape(ci, kk)
+            dx2_buf = np.empty(ci * size * hw, dt)
+            dx = np.empty((n, ci, h, wd), dt)
+            dx3, zero = dx.reshape(n, ci, hw), np.zeros(ci, dt)
         if need_dw:
-            x3 = np.ascontiguousarray(x, dtype=dt).reshape(n, ci, hw)
-            xt_buf = np.empty(ci * size * hw, dtype=dt)
-            dw2, dw_part = np.zeros((ci, kk), dtype=dt), np.empty((ci, kk), dtype=dt)
+            x3 = _contig(x, dt).reshape(n, ci, hw)
+            xt_buf = np.empty(ci * size * hw, dt)
+            dw2, dw_part = np.zeros((ci, kk), dt), np.empty((ci, kk), dt)
             part = np.empty(ci)
         for rows in plan:
             m = rows.stop - rows.start
             cols = _view(cols_buf, kk, m * hw)
-            k.im2col(dy3[rows], tab, cols)
+            _kernels(cols.size).im2col(dy3[rows], tab, cols)
             if need_dx:
-                dx2 = np.matmul(w2, cols, out=_view(dx2_buf, ci, m * hw))
-                k.unpack(dx2, zero, dx3[rows])
+                dx2 = _matmul(w2, cols, out=_view(dx2_buf, ci, m * hw))
+                _kernels(dx2.size).unpack(dx2, zero, dx3[rows])
             if need_dw:
                 xt = _view(xt_buf, ci, m * hw)
-                k.pack(x3[rows], xt, part)
-                dw2 += np.matmul(xt, cols.T, out=dw_part)
+                _kernels(xt.size).pack(x3[rows], xt, part)
+                dw2 += _matmul(xt, cols.T, out=dw_part)
         if need_dw:
             dw = dw2.reshape(ci, co, kh, kw)
-    db = _channel_sums_of(k, dyc) if need_db else None
+    db = _channel_sums_of(dyc) if need_db else None
     dtypes = (np.result_type(dy, w), np.result_type(x, dy), np.dtype(dy.dtype))
     return _cast(dx, dw, db, dtypes)

@@ -10,8 +10,9 @@ GAN_RECIPE_TITLE = "model and recipe (stored in the checkpoint)"
 GAN_RECIPE = (
     Option(
         "--arch",
-        "mlp",
-        "architecture: mlp, dcgan, or the class-conditional cgan-mlp / cgan-dcgan (default: mlp)",
+        "cgan-mlp",
+        "architecture: mlp, dcgan, or the class-conditional cgan-mlp / cgan-dcgan "
+        "(default: cgan-mlp)",
         choices=GAN_ARCHS,
     ),
     Option("--latent-dim", 100, "size of z (default: 100)", low=1),
@@ -23,9 +24,9 @@ GAN_RECIPE = (
     ),
     Option(
         "--ema",
-        0.0,
-        "keep an exponential moving average of G's weights with this decay (e.g. 0.999) "
-        "and draw every sample from it; 0 = off (default: 0)",
+        0.999,
+        "keep an exponential moving average of G's weights with this decay and draw every "
+        "sample from it; 0 = off (default: 0.999)",
         metavar="DECAY",
         low=0.0,
         high=1.0,
