@@ -29,12 +29,11 @@ which the tests use to validate them at float64 precision.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 
 import numpy as np
 
-from . import checks
+from . import checks, cpu_threads
 from .activations import CODES, Activation
 from .checks import ACTIVATIONS, IntPair
 
@@ -79,13 +78,7 @@ def unavailable_reason() -> str:
 
 
 if numba is not None:
-    # numba's OpenMP layer keeps its idle workers spinning; next to any other busy process
-    # (or OpenBLAS's threads) that made a batch-norm step 5x slower with 2 threads than with
-    # 1 on a 2-core machine (32 ms vs 6 ms). The workqueue layer's workers sleep when idle.
-    # (It must not be entered from two Python threads at once: minigan calls its kernels
-    # from the training thread only.) NUMBA_THREADING_LAYER set by the user wins.
-    if "NUMBA_THREADING_LAYER" not in os.environ:
-        numba.config.THREADING_LAYER = "workqueue"
+    cpu_threads.use_sleeping_numba_workers()  # before any kernel starts numba's threads
     _jit = njit(cache=True, nogil=True)
     _pjit = njit(cache=True, nogil=True, parallel=True)
     # Reductions may be reordered (so they vectorise); NaN and infinity keep their meaning.
