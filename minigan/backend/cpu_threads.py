@@ -220,6 +220,7 @@ def _exercise_every_kernel() -> None:
     arrays, which compiles (or loads) every kernel they use."""
     import numpy as np
 
+    from . import numba_conv
     from . import numba_cpu as k
 
     rng = np.random.default_rng(0)
@@ -238,6 +239,9 @@ def _exercise_every_kernel() -> None:
     k.sigmoid_bce_forward_backward(r(4, 1), np.ones((4, 1), np.float32))
     p = [r(3)]
     k.adam_step(p, [r(3)], [np.zeros(3, np.float32)], [np.zeros(3, np.float32)], 1)
+    # tiny convolutions reach only the serial builds of numba_conv's kernels: compile the
+    # parallel ones (what real batches use) explicitly
+    numba_conv.compile_kernels(("float32",))
     xi, wc, wt = r(2, 3, 6, 6), r(4, 3, 3, 3), r(3, 4, 3, 3)
     y = k.conv2d_forward(xi, wc, r(4), 2, 1)
     k.conv2d_backward(y, xi, wc, 2, 1)

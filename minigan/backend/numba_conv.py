@@ -62,8 +62,10 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from . import checks, numpy_ref
+from . import checks, cpu_threads, numpy_ref
 from .checks import IntPair
+
+cpu_threads.use_sleeping_numba_workers()  # before any kernel starts numba's threads
 
 __all__ = [
     "compile_kernels",
@@ -156,7 +158,8 @@ def _row_sum(v: np.ndarray) -> float:  # pragma: no cover (compiled by numba)
 
 @njit(parallel=True, cache=True, fastmath=False, nogil=True)
 def _pack(src: np.ndarray, dst: np.ndarray, sums: np.ndarray) -> None:  # pragma: no cover
-    """dst[c, n*P + q] = src[n, c, q] and sums[c] = sum_{n, q} src[n, c, q] (float64)."""
+    """dst[c, n*P + q] = src[n, c, q] and, unless sums is empty, sums[c] = sum_{n, q}
+    src[n, c, q] (in float64)."""
     nb, nc, p = src.shape
     for c in prange(nc):
         row = dst[c]
@@ -165,7 +168,8 @@ def _pack(src: np.ndarray, dst: np.ndarray, sums: np.ndarray) -> None:  # pragma
             d = row[n * p : (n + 1) * p]
             for q in range(p):
                 d[q] = s[q]
-        sums[c] = _row_sum(row)
+        if sums.size:
+            sums[c] = _row_sum(row)
 
 
 @njit(parallel=True, cache=True, fastmath=False, nogil=True)
@@ -441,11 +445,11 @@ def conv2d_forward(
         return y.reshape(n, o, 1, 1)
     tab = _im2col_table(h, wd, kh, kw, *stride, *padding, ho, wo)
     x3 = xc.reshape(n, c, h * wd)
-    y = np.empty((n, o, ho, wo), dt)
+    y = np.empty((n, o, ho, wo), dtype=dt)
     y3 = y.reshape(n, o, p)
     size, plan = _chunks(n, max(kk, o) * p * dt.itemsize)
-    cols_buf = np.empty(kk * size * p, dt)
-    y2_buf = np.empty(o * size * p, dt)
+    cols_buf = np.empty(kk * size * p, dtype=dt)
+    y2_buf = np.empty(o * size * p, dtype=dt)
     for rows in plan:
         m = rows.stop - rows.start
         cols = _view(cols_buf, kk, m * p)
@@ -499,19 +503,19 @@ def conv2d_backward(
     elif need_dx or need_dw:
         dy3 = dyc.reshape(n, o, p)
         size, plan = _chunks(n, max(kk, o) * p * dt.itemsize)
-        dyt_buf = np.empty(o * size * p, dt)
+        dyt_buf = np.empty(o * size * p, dtype=dt)
         sums, part = np.zeros(o), np.empty(o)
         if need_dw:
             tab = _im2col_table(h, wd, kh, kw, *stride, *padding, ho, wo)
             x3 = _contig(x, dt).reshape(n, c, h * wd)
-            cols_buf = np.empty(kk * size * p, dt)
-            dw2, dw_part = np.zeros((o, kk), dt), np.empty((o, kk), dt)
+            cols_buf = np.empty(kk * size * p, dtype=dt)
+            dw2, dw_part = np.zeros((o, kk), dtype=dt), np.empty((o, kk), dtype=dt)
         if need_dx:
             w2t = _contig(w, dt).reshape(o, kk).T  # BLAS reads it transposed
             gather = _Gather((h, wd), (ho, wo), (kh, kw), stride, padding)
-            dcols_buf = np.empty(kk * size * p, dt)
-            dx = np.empty((n, c, h, wd), dt)
-            dx3, zero = dx.reshape(n, c, h * wd), np.zeros(c, dt)
+            dcols_buf = np.empty(kk * size * p, dtype=dt)
+            dx = np.empty((n, c, h, wd), dtype=dt)
+            dx3, zero = dx.reshape(n, c, h * wd), np.zeros(c, dtype=dt)
         for rows in plan:
             m = rows.stop - rows.start
             dyt = _view(dyt_buf, o, m * p)
@@ -574,16 +578,16 @@ def conv_transpose2d_forward(
         return y.reshape(n, co, kh, kw)
     x3 = xc.reshape(n, ci, hw)
     gather = _Gather(out_hw, (h, wd), (kh, kw), stride, padding)
-    y = np.empty((n, co, *out_hw), dt)
+    y = np.empty((n, co, *out_hw), dtype=dt)
     y3 = y.reshape(n, co, out_hw[0] * out_hw[1])
     size, plan = _chunks(n, max(kk, ci) * hw * dt.itemsize)
-    xt_buf = np.empty(ci * size * hw, dt)
-    dcols_buf = np.empty(kk * size * hw, dt)
-    part = np.empty(ci)
+    xt_buf = np.empty(ci * size * hw, dtype=dt)
+    dcols_buf = np.empty(kk * size * hw, dtype=dt)
+    no_sums = np.empty(0)
     for rows in plan:
         m = rows.stop - rows.start
         xt = _view(xt_buf, ci, m * hw)
-        _kernels(xt.size).pack(x3[rows], xt, part)
+        _kernels(xt.size).pack(x3[rows], xt, no_sums)
         dcols = _matmul(w2.T, xt, out=_view(dcols_buf, kk, m * hw))
         gather(dcols, bias, y3[rows])
     return y
@@ -638,17 +642,17 @@ def conv_transpose2d_backward(
         tab = _im2col_table(*out_hw, kh, kw, *stride, *padding, h, wd)
         dy3 = dyc.reshape(n, co, out_hw[0] * out_hw[1])
         size, plan = _chunks(n, max(kk, ci) * hw * dt.itemsize)
-        cols_buf = np.empty(kk * size * hw, dt)
+        cols_buf = np.empty(kk * size * hw, dtype=dt)
         if need_dx:
             w2 = _contig(w, dt).reshape(ci, kk)
-            dx2_buf = np.empty(ci * size * hw, dt)
-            dx = np.empty((n, ci, h, wd), dt)
-            dx3, zero = dx.reshape(n, ci, hw), np.zeros(ci, dt)
+            dx2_buf = np.empty(ci * size * hw, dtype=dt)
+            dx = np.empty((n, ci, h, wd), dtype=dt)
+            dx3, zero = dx.reshape(n, ci, hw), np.zeros(ci, dtype=dt)
         if need_dw:
             x3 = _contig(x, dt).reshape(n, ci, hw)
-            xt_buf = np.empty(ci * size * hw, dt)
-            dw2, dw_part = np.zeros((ci, kk), dt), np.empty((ci, kk), dt)
-            part = np.empty(ci)
+            xt_buf = np.empty(ci * size * hw, dtype=dt)
+            dw2, dw_part = np.zeros((ci, kk), dtype=dt), np.empty((ci, kk), dtype=dt)
+            no_sums = np.empty(0)
         for rows in plan:
             m = rows.stop - rows.start
             cols = _view(cols_buf, kk, m * hw)
@@ -658,7 +662,7 @@ def conv_transpose2d_backward(
                 _kernels(dx2.size).unpack(dx2, zero, dx3[rows])
             if need_dw:
                 xt = _view(xt_buf, ci, m * hw)
-                _kernels(xt.size).pack(x3[rows], xt, part)
+                _kernels(xt.size).pack(x3[rows], xt, no_sums)
                 dw2 += _matmul(xt, cols.T, out=dw_part)
         if need_dw:
             dw = dw2.reshape(ci, co, kh, kw)
