@@ -263,18 +263,21 @@ runpy.run_path({script!r}, run_name="__main__")
 """
 
 
-def test_sigkill_during_a_checkpoint_write_keeps_the_previous_one(tmp_path):
-    out, marker = tmp_path / "out", tmp_path / "writing"
-    script = str(EXAMPLES / "mnist_gan.py")
-    args = [*BASE, "--eval-every", "0", "--quiet", "--out", str(out)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    code = _KILLED_WRITER.format(script=script, marker=str(marker), args=args)
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT)
+def _child_env() -> dict[str, str]:
+    """The environment of the example scripts run as their own processes."""
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _sigkill_at_marker(code: str, marker: Path, moment: str) -> None:
+    """Run `code` (a script that creates `marker` and then sleeps at the moment to kill it)
+    in a new Python process, wait for the marker, SIGKILL the process and check it died of
+    that signal; `moment` names the moment in the failure messages."""
+    proc = subprocess.Popen([sys.executable, "-c", code], env=_child_env(), cwd=ROOT)
     try:
         deadline = time.monotonic() + 120
         while not marker.exists():
-            assert proc.poll() is None, "the run ended before its second checkpoint write"
-            assert time.monotonic() < deadline, "the second checkpoint write never started"
+            assert proc.poll() is None, f"the run ended before {moment}"
+            assert time.monotonic() < deadline, f"the run never reached {moment}"
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
@@ -282,6 +285,14 @@ def test_sigkill_during_a_checkpoint_write_keeps_the_previous_one(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_sigkill_during_a_checkpoint_write_keeps_the_previous_one(tmp_path):
+    out, marker = tmp_path / "out", tmp_path / "writing"
+    script = str(EXAMPLES / "mnist_gan.py")
+    args = [*BASE, "--eval-every", "0", "--quiet", "--out", str(out)]
+    code = _KILLED_WRITER.format(script=script, marker=str(marker), args=args)
+    _sigkill_at_marker(code, marker, "its second checkpoint write")
     run_dir = out / "run-001"
     temps = list(run_dir.glob(f"{TEMP_PREFIX}checkpoint.safetensors.*.tmp"))
     assert len(temps) == 1 and temps[0].stat().st_size > 0
@@ -290,7 +301,7 @@ def test_sigkill_during_a_checkpoint_write_keeps_the_previous_one(tmp_path):
     # the next start (a new process) in that directory removes the temp file and finishes
     done = subprocess.run(
         [sys.executable, script, "--resume", str(run_dir), "--quiet"],
-        env=env,
+        env=_child_env(),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -350,28 +361,15 @@ def test_sigkill_while_latest_is_replaced_leaves_nothing_after_the_next_start(tm
     out, marker = tmp_path / "out", tmp_path / "pointing"
     script = str(EXAMPLES / "mnist_vae.py")
     args = [*BASE, "--epochs", "1", "--quiet", "--out", str(out)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     code = _KILLED_POINTER.format(script=script, marker=str(marker), args=args)
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert proc.poll() is None, "the run ended before it pointed latest at its run"
-            assert time.monotonic() < deadline, "the run never pointed latest at its run"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    _sigkill_at_marker(code, marker, "pointing latest at its run")
     temps = [p for p in out.iterdir() if p.name.startswith(".latest-")]
     assert len(temps) == 1 and temps[0].is_symlink() and os.readlink(temps[0]) == "run-001"
     assert not (out / "latest").exists()
     # the next start into that OUT (a new process) removes the temp link
     done = subprocess.run(
         [sys.executable, script, *args],
-        env=env,
+        env=_child_env(),
         cwd=ROOT,
         capture_output=True,
         text=True,

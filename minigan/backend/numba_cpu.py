@@ -33,9 +33,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import checks, cpu_threads
+from . import checks, cpu_threads, numpy_ref
 from .activations import CODES, Activation
-from .checks import ACTIVATIONS, IntPair
+from .checks import ACTIVATIONS
 
 try:
     import numba
@@ -104,16 +104,13 @@ _NONE = _CODES["none"]
 
 @_jit
 def _act(z, code, slope):
-    """y = act(z) for the activation with registry code `code` (overflow-free sigmoid)."""
-    if code == 1:  # relu; NaN passes through, as np.maximum(z, 0)
+    """y = act(z) for the activations fused into the bias pass: relu (code 1; NaN passes
+    through, as np.maximum(z, 0)) and leaky_relu (code 2); any other code leaves z (tanh and
+    sigmoid run in NumPy's vectorised ufuncs afterwards, see linear_act_forward)."""
+    if code == 1:
         return z if (z > 0 or z != z) else z * 0
-    if code == 2:  # leaky_relu
+    if code == 2:
         return z if z > 0 else z * slope
-    if code == 3:
-        return math.tanh(z)
-    if code == 4:  # e = exp(-|z|) <= 1: 1/(1+e) for z >= 0, e/(1+e) otherwise
-        e = math.exp(-abs(z))
-        return (1 if z >= 0 else e) / (1 + e)
     return z
 
 
@@ -450,10 +447,7 @@ def batchnorm_forward(
         var = var64.astype(dtype)
         invstd = (1 / np.sqrt(var + eps)).astype(dtype, copy=False)
         if running_mean is not None and running_var is not None:
-            running_mean *= 1 - momentum
-            running_mean += momentum * mean
-            running_var *= 1 - momentum
-            running_var += (momentum * n / (n - 1)) * var
+            numpy_ref.update_running_stats(running_mean, running_var, mean, var, momentum, n)
     else:
         mean = running_mean.astype(dtype, copy=True)
         invstd = (1 / np.sqrt(running_var + eps)).astype(dtype, copy=False)
@@ -670,5 +664,3 @@ from .numba_conv import (  # noqa: E402  (re-exported: the convolution families)
     conv_transpose2d_backward,
     conv_transpose2d_forward,
 )
-
-_ = IntPair  # the conv signatures (numba_conv.py) take IntPair arguments

@@ -60,6 +60,7 @@ __all__ = [
     "linear_act_backward",
     "linear_act_forward",
     "sigmoid_bce_forward_backward",
+    "update_running_stats",
 ]
 
 
@@ -376,6 +377,23 @@ def conv_transpose2d_backward(
 # ----------------------------------------------------------------------------------
 
 
+def update_running_stats(
+    running_mean: np.ndarray,
+    running_var: np.ndarray,
+    mean: np.ndarray,
+    var: np.ndarray,
+    momentum: float,
+    n: int,
+) -> None:
+    """IN PLACE: running_mean <- (1 - momentum) running_mean + momentum mean, and
+    running_var <- (1 - momentum) running_var + momentum var n / (n - 1) (the unbiased
+    variance of the n values per channel). Shared by the CPU implementations."""
+    running_mean *= 1 - momentum
+    running_mean += momentum * mean
+    running_var *= 1 - momentum
+    running_var += (momentum * n / (n - 1)) * var
+
+
 def batchnorm_forward(
     x: np.ndarray,
     gamma: np.ndarray | None,
@@ -421,10 +439,7 @@ def batchnorm_forward(
         var = np.mean(np.square(y), axis=axes)
         invstd = 1 / np.sqrt(var + eps)
         if running_mean is not None and running_var is not None:
-            running_mean *= 1 - momentum
-            running_mean += momentum * mean
-            running_var *= 1 - momentum
-            running_var += (momentum * n / (n - 1)) * var
+            update_running_stats(running_mean, running_var, mean, var, momentum, n)
     else:
         mean = running_mean.astype(x.dtype, copy=True)
         invstd = (1 / np.sqrt(running_var + eps)).astype(x.dtype, copy=False)
