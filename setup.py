@@ -41,6 +41,7 @@ CUDA_SOURCES = [
     "csrc/linear_act.cu",
     "csrc/conv2d.cu",
     "csrc/batchnorm.cu",
+    "csrc/activation.cu",
     "csrc/sigmoid_bce.cu",
     "csrc/adam.cu",
 ]

@@ -257,6 +257,45 @@ def bench_sigmoid_bce(benchmark, rounds, impl, case):
     )
 
 
+# (activation, slope, shape): the standalone activations of the models' steps
+ACTIVATION_CASES = [
+    ("leaky_relu", 0.2, (128, 128, 14, 14)),  # DCGAN D after conv 2 + BatchNorm
+    ("leaky_relu", 0.2, (128, 256, 7, 7)),  # DCGAN D after conv 3 + BatchNorm
+    ("relu", 0.0, (128, 128, 14, 14)),  # DCGAN G after conv-transpose 2 + BatchNorm
+    ("tanh", 0.0, (128, 1, 28, 28)),  # DCGAN G output
+]
+
+
+@pytest.mark.parametrize("case", ACTIVATION_CASES, ids=lambda c: f"{c[0]}-{_ids(c[2])}")
+@pytest.mark.parametrize("impl", IMPLS)
+def bench_activation(benchmark, rounds, impl, case):
+    act, slope, shape = case
+    x, dy = _rand(*shape), _rand(*shape)
+    benchmark.group = f"cpu-activation-{act}-{_ids(shape)}"
+    # minimum traffic: forward reads x, writes y; backward reads dy and y, writes dx
+    benchmark.extra_info.update(impl=impl, bytes=5 * x.nbytes)
+    if impl == "torch":
+        torch = pytest.importorskip("torch")
+        fn = {
+            "leaky_relu": lambda t: torch.nn.functional.leaky_relu(t, slope),
+            "relu": torch.relu,
+            "tanh": torch.tanh,
+        }[act]
+        tx, tdy = torch.tensor(x, requires_grad=True), torch.tensor(dy)
+
+        def run():
+            torch.autograd.grad(fn(tx), tx, tdy)
+
+    else:
+        k_ = _kernels(impl)
+
+        def run():
+            y = k_.activation_forward(x, act, slope)
+            k_.activation_backward(dy, y, act, slope)
+
+    benchmark.pedantic(run, rounds=rounds(20), warmup_rounds=rounds(1, warmup=True))
+
+
 @pytest.mark.parametrize("model", list(ADAM_SIZES))
 @pytest.mark.parametrize("impl", [*IMPLS, "torch_fused"])
 def bench_adam(benchmark, rounds, impl, model):

@@ -222,6 +222,30 @@ def bench_batchnorm(benchmark, impl, shape):
     _record(benchmark, run, impl, bytes=8 * x.nbytes)
 
 
+# ----- a standalone activation (DCGAN D's leaky_relu) -----------------------------------
+@pytest.mark.parametrize("impl", ["ext", "cupy", "torch"])
+def bench_activation(benchmark, impl):
+    x, dy = _randn(128 * 128 * 14 * 14), _randn(128 * 128 * 14 * 14)
+    benchmark.group = "gpu-activation-leaky_relu-128x128x14x14"
+    if impl == "torch":
+        torch = _torch()
+        tx, tdy = torch.from_dlpack(x).requires_grad_(), torch.from_dlpack(dy)
+
+        def run():
+            y = torch.nn.functional.leaky_relu(tx, 0.2)
+            torch.autograd.grad(y, tx, tdy)
+
+    else:
+        mod = _impl_module(impl)
+
+        def run():
+            y = mod.activation_forward(x, "leaky_relu", 0.2)
+            mod.activation_backward(dy, y, "leaky_relu", 0.2)
+
+    # minimum traffic: forward reads x, writes y; backward reads dy and y, writes dx
+    _record(benchmark, run, impl, bytes=5 * x.nbytes)
+
+
 # ----- fused sigmoid + BCE -------------------------------------------------------------
 @pytest.mark.parametrize("impl", ["ext", "cupy", "torch"])
 def bench_sigmoid_bce(benchmark, impl):

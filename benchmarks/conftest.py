@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from minigan import backend
 from minigan.backend import cpu_threads
 
 try:
@@ -59,7 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(n)
     THREADS["threads"] = n
     # Compile (or load from numba's cache) every numba kernel now, not in a timed round.
-    THREADS["compile_s"] = cpu_threads.prepare_cpu_kernels(report=None)
+    THREADS["compile_s"] = backend.prepare_cpu_kernels(report=None)
 
 
 def _versions() -> dict[str, str | None]:

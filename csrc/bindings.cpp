@@ -213,6 +213,12 @@ void add_test_cpp_api(py::module_& m) {
               minigan::batchnorm_backward(fp(dy), fp(x), fp(gamma), fp(mean), fp(invstd), fp(dx),
                                           fp(dgamma), fp(dbeta), N, C, P, training, nullptr);
           });
+    t.def("activation_forward", [](Ptr x, Ptr y, int64_t n, int act, float slope) {
+        minigan::activation_forward(fp(x), fp(y), n, act, slope, nullptr);
+    });
+    t.def("activation_backward", [](Ptr dy, Ptr y, Ptr dx, int64_t n, int act, float slope) {
+        minigan::activation_backward(fp(dy), fp(y), fp(dx), n, act, slope, nullptr);
+    });
     t.def("sigmoid_bce_forward_backward",
           [](Ptr logits, Ptr targets, Ptr loss, Ptr dlogits, int64_t n, bool mean, Ptr partials,
              int64_t num_partials) {
@@ -495,6 +501,37 @@ PYBIND11_MODULE(MINIGAN_MODULE_NAME, m) {
         py::arg("dx"), py::arg("dgamma"), py::arg("dbeta"), py::arg("N"), py::arg("C"),
         py::arg("P"), py::arg("training"), py::arg("stream"),
         "dx, dgamma, dbeta of batch norm; a 0 output pointer skips it.");
+
+    // ----- activation ----------------------------------------------------------------------
+    m.def(
+        "activation_forward",
+        [](Ptr x, Ptr y, int64_t n, int act, float slope, Ptr stream) {
+            const char* k = "activation_forward";
+            if (n < 0) invalid(k, "n=" + std::to_string(n) + " must be >= 0");
+            check_act(k, act);
+            if (n > 0) {
+                need(k, "x", x, n);
+                need(k, "y", y, n);
+            }
+            minigan::activation_forward(fp(x), fp(y), n, act, slope, as_stream(stream));
+        },
+        py::arg("x"), py::arg("y"), py::arg("n"), py::arg("act"), py::arg("slope"),
+        py::arg("stream"), "y = act(x) over n flat elements (one pass).");
+    m.def(
+        "activation_backward",
+        [](Ptr dy, Ptr y, Ptr dx, int64_t n, int act, float slope, Ptr stream) {
+            const char* k = "activation_backward";
+            if (n < 0) invalid(k, "n=" + std::to_string(n) + " must be >= 0");
+            check_act(k, act);
+            if (n > 0) {
+                need(k, "dy", dy, n);
+                need(k, "y", y, n);
+                need(k, "dx", dx, n);
+            }
+            minigan::activation_backward(fp(dy), fp(y), fp(dx), n, act, slope, as_stream(stream));
+        },
+        py::arg("dy"), py::arg("y"), py::arg("dx"), py::arg("n"), py::arg("act"), py::arg("slope"),
+        py::arg("stream"), "dx = dy * act'(x), read off the output y (one pass).");
 
     // ----- sigmoid_bce ---------------------------------------------------------------------
     m.def(

@@ -105,6 +105,14 @@ void batchnorm_backward(const float* dy, const float* x, const float* gamma, con
                         const float* invstd, float* dx, float* dgamma, float* dbeta, int64_t N,
                         int64_t C, int64_t P, bool training, cudaStream_t stream);
 
+// ----- activation (activation.cu) -----------------------------------------------------------
+// y = act(x) and dx = dy * act'(x) (read off y) over n flat elements; act_kind is a code of
+// the Activation enum (common.cuh), slope leaky_relu's (>= 0). n = 0 launches nothing.
+void activation_forward(const float* x, float* y, int64_t n, int act_kind, float slope,
+                        cudaStream_t stream);
+void activation_backward(const float* dy, const float* y, float* dx, int64_t n, int act_kind,
+                         float slope, cudaStream_t stream);
+
 // ----- sigmoid_bce (sigmoid_bce.cu) --------------------------------------------------------------
 // loss (a single float) and dlogits (n,) from logits and targets (n,). `partials` holds
 // num_partials >= 1 floats of per-block partial sums.

@@ -582,10 +582,71 @@ def test_batchnorm_need_flags(ck, cp):
 
 
 # ----------------------------------------------------------------------------------
+# A standalone activation
+# ----------------------------------------------------------------------------------
+
+ACT_SHAPES = [(), (1,), (7,), (3, 5, 7), (128, 64, 2), (0,), (4, 0, 3)]
+ACT_SLOPES = {"none": 0.0, "relu": 0.0, "leaky_relu": 0.2, "tanh": 0.0, "sigmoid": 0.0}
+
+
+def _act_inputs(act, shape, dtype):
+    """x with the activation's special points (0, +-large, NaN for relu) and an upstream dy."""
+    rng = rng_for("activation", act, shape)
+    x = rng.standard_normal(shape) * 3
+    special = [0.0, -0.0, 1e4, -1e4, 30.0, -30.0, 1e-3, -1e-3]
+    k = min(len(special), x.size)
+    x.reshape(-1)[:k] = special[:k]
+    return x.astype(dtype), rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", ACT_SHAPES, ids=str)
+@pytest.mark.parametrize("act", list(ACT_SLOPES))
+def test_activation(ck, cp, act, shape, dtype):
+    x, dy = _act_inputs(act, shape, dtype)
+    slope = ACT_SLOPES[act]
+    y_ref = R.activation_forward(f64(x), act, slope)
+    x_d = dev(cp, x)
+    y = ck.activation_forward(x_d, act, slope)
+    tag = f"{act} {shape}"
+    assert y.shape == shape and y is not x_d
+    check(cp, y, y_ref, dtype, 1, f"{tag} y")
+    # The gradient from the implementation's own y (what the op saves), against the
+    # reference's gradient from that same y (1 - y cancels near y = 1: y's own rounding
+    # would otherwise dominate the comparison).
+    dx_ref = R.activation_backward(f64(dy), f64(cp.asnumpy(y)), act, slope)
+    dx = ck.activation_backward(dev(cp, dy), y, act, slope)
+    assert dx.shape == shape
+    check(cp, dx, dx_ref, dtype, 1, f"{tag} dx")
+    np.testing.assert_array_equal(cp.asnumpy(x_d), x)  # the input is not modified
+
+
+def test_activation_relu_passes_nan_and_leaky_relu_views(ck, cp):
+    x = np.array([np.nan, -1.0, 2.0, 0.0], dtype=np.float32)
+    y = cp.asnumpy(ck.activation_forward(cp.asarray(x), "relu"))
+    assert np.isnan(y[0]) and list(y[1:]) == [0.0, 2.0, 0.0]
+    # A non-contiguous view (every other column of a transposed array).
+    base = rng_for("act-view").standard_normal((6, 10)).astype(np.float32)
+    view = cp.asarray(base).T[::2]
+    ref = R.activation_forward(f64(base.T[::2]), "leaky_relu", 0.1)
+    check(cp, ck.activation_forward(view, "leaky_relu", 0.1), ref, np.float32)
+
+
+def test_activation_rejects_bad_arguments(ck, cp):
+    x = cp.asarray(np.zeros((2, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="activation_forward: unknown activation 'gelu'"):
+        ck.activation_forward(x, "gelu")
+    with pytest.raises(ValueError, match="activation_forward: leaky_relu needs slope >= 0"):
+        ck.activation_forward(x, "leaky_relu", -0.1)
+    with pytest.raises(ValueError, match=r"activation_backward: dy.shape=\(2, 3\) must equal"):
+        ck.activation_backward(x, x[:1], "tanh")
+
+
+# ----------------------------------------------------------------------------------
 # Sigmoid + binary cross-entropy
 # ----------------------------------------------------------------------------------
 
-BCE_SHAPES = [(1,), (7,), (64, 1), (3, 5, 7), (1000,), (128, 1)]
+BCE_SHAPES = [(), (1,), (7,), (64, 1), (3, 5, 7), (1000,), (128, 1)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

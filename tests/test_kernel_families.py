@@ -423,7 +423,7 @@ def check_emulated_test(family: Family, src: Sources) -> list[str]:
 
 def family_ops(family: Family, src: Sources) -> set[str]:
     """Public functions of minigan/ops/*.py that .apply a class naming one of the family's
-    functions (e.g. batch_norm for batchnorm)."""
+    functions (e.g. batch_norm for batchnorm), or a subclass of such a class."""
     ops = set()
     for path in src.files("minigan/ops/"):
         index = _index(src.python[path])
@@ -432,6 +432,18 @@ def family_ops(family: Family, src: Sources) -> set[str]:
             for name, node in index.top.items()
             if isinstance(node, ast.ClassDef) and _local_names(node)[0] & set(family.functions)
         }
+        # ... and their subclasses in the same file (ReLU(RegistryActivation) runs the
+        # activation kernels its base class names)
+        grown = True
+        while grown:
+            subclasses = {
+                name
+                for name, node in index.top.items()
+                if isinstance(node, ast.ClassDef)
+                and {b.id for b in node.bases if isinstance(b, ast.Name)} & classes
+            }
+            grown = not subclasses <= classes
+            classes |= subclasses
         for node in index.functions():
             applies = {
                 sub.value.id

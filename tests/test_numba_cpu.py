@@ -70,24 +70,81 @@ def test_activation_codes_match_the_registry():
     assert numba_cpu._CODES == activations.CODES
 
 
-def test_training_step_is_independent_of_the_thread_count(restore_threads):
-    """Each reduction is owned by one thread (a channel, a column block, a fixed chunk), so
-    the numba kernels give bit-identical results with 1 and 2 threads."""
+def _every_numba_cpu_kernel_once() -> list[np.ndarray]:
+    """Every kernel of numba_cpu (not the convolutions: tests/test_numba_conv.py) on
+    inputs that span several column blocks and BCE chunks; the outputs, in order."""
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((16, 8, 6, 6)).astype(np.float32)
-    g = rng.uniform(0.5, 1.5, 8).astype(np.float32)
-    dy = rng.standard_normal(x.shape).astype(np.float32)
-    logits = rng.standard_normal((70000,)).astype(np.float32)
+
+    def r(*shape: int) -> np.ndarray:
+        return rng.standard_normal(shape).astype(np.float32)
+
+    out = []
+    x, w, b, dy = r(33, 20), r(150, 20), r(150), r(33, 150)
+    for act in numba_cpu.ACTIVATIONS:
+        y = numba_cpu.linear_act_forward(x, w, b, act, 0.2)
+        out += [y, *numba_cpu.linear_act_backward(dy, x, w, y, act, 0.2)]
+        a = numba_cpu.activation_forward(dy, act, 0.2)
+        out += [a, numba_cpu.activation_backward(x @ w.T, a, act, 0.2)]
+    for shape in ((16, 8, 6, 6), (70, 130)):
+        xb, g, d = r(*shape), rng.uniform(0.5, 1.5, shape[1]).astype(np.float32), r(*shape)
+        rm, rv = np.zeros(shape[1], np.float32), np.ones(shape[1], np.float32)
+        y, mean, invstd = numba_cpu.batchnorm_forward(xb, g, r(shape[1]), rm, rv, True)
+        out += [
+            y,
+            mean,
+            invstd,
+            rm,
+            rv,
+            *numba_cpu.batchnorm_backward(d, xb, g, mean, invstd, True),
+        ]
+    logits = r(70000)
     targets = (rng.uniform(size=logits.shape) > 0.5).astype(np.float32)
-    outputs = []
-    for n in (1, min(2, cpu_threads.available_cores())):
-        cpu_threads.set_num_threads(n)
-        y, mean, invstd = numba_cpu.batchnorm_forward(x, g, None, None, None, True)
-        grads = numba_cpu.batchnorm_backward(dy, x, g, mean, invstd, True)
-        loss, dlogits = numba_cpu.sigmoid_bce_forward_backward(logits, targets)
-        outputs.append([y, mean, invstd, *grads, loss, dlogits])
-    for a, b in zip(*outputs):
-        np.testing.assert_array_equal(a, b)
+    out += list(numba_cpu.sigmoid_bce_forward_backward(logits, targets))
+    p, m, v = r(5000), np.zeros(5000, np.float32), np.zeros(5000, np.float32)
+    numba_cpu.adam_step([p], [r(5000)], [m], [v], 1, weight_decay=0.01)
+    return [*out, p, m, v]
+
+
+def test_serial_and_parallel_builds_and_thread_counts_give_the_same_bits(restore_threads):
+    """Reductions are owned by one loop iteration (a column block, a channel, a chunk), so
+    every numba_cpu kernel gives bit-identical results in its serial build at 1 thread
+    and its parallel build at 2 threads (what a training step sees either way)."""
+    cpu_threads.set_num_threads(1)
+    with numba_cpu.forced_build("serial"):
+        serial = _every_numba_cpu_kernel_once()
+    cpu_threads.set_num_threads(min(2, cpu_threads.available_cores()))
+    # (set_num_threads keeps numba at 1 thread when NumPy was imported first, as under
+    # pytest; that is a speed rule, so the test sizes numba's pool itself)
+    numba = numba_cpu.numba
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    with numba_cpu.forced_build("parallel"):
+        parallel = _every_numba_cpu_kernel_once()
+    assert len(serial) == len(parallel)
+    for i, (a, b) in enumerate(zip(serial, parallel, strict=True)):
+        if a is None:
+            assert b is None, i
+        else:
+            np.testing.assert_array_equal(a, b, err_msg=f"output {i}")
+
+
+def test_small_calls_and_one_thread_take_the_serial_build(monkeypatch):
+    """A call that touches fewer than PARALLEL_MIN_WORK elements, or any call at 1 thread,
+    runs the serial twin (no ~20 us hand-off to numba's workers); big calls at 2 threads
+    the parallel build."""
+    calls = []
+    kernel = numba_cpu._act_flat
+    monkeypatch.setattr(kernel, "serial", lambda *a: calls.append("serial"))
+    monkeypatch.setattr(kernel, "parallel", lambda *a: calls.append("parallel"))
+    small = np.ones(100, np.float32)
+    big = np.ones(numba_cpu.PARALLEL_MIN_WORK, np.float32)
+    for threads in (1, 2):  # numba's thread count as the kernels read it
+        monkeypatch.setattr(numba_cpu.numba, "get_num_threads", lambda t=threads: t)
+        numba_cpu.activation_forward(small, "relu")
+        numba_cpu.activation_forward(big, "relu")
+    assert calls == ["serial", "serial", "serial", "parallel"]
+    with pytest.raises(ValueError, match="forced_build: build must be 'serial' or 'parallel'"):
+        with numba_cpu.forced_build("fast"):
+            pass
 
 
 def test_set_num_threads_sizes_numba_and_blas_together(restore_threads):
@@ -124,8 +181,8 @@ def test_environment_variable_sets_the_default(restore_threads, monkeypatch):
 def _prepare_in_a_fresh_process(cache_dir: Path) -> subprocess.CompletedProcess:
     script = textwrap.dedent(
         """
-        from minigan.backend import cpu_threads
-        seconds = cpu_threads.prepare_cpu_kernels()
+        from minigan import backend
+        seconds = backend.prepare_cpu_kernels()
         print(f"prepared in {seconds:.2f} s")
         """
     )

@@ -227,6 +227,39 @@ def test_linear_act_backward_finite_differences(act, shape):
     check_fd(f, {"x": x, "w": w, "b": b}, {"x": dx, "w": dw, "b": db})
 
 
+@pytest.mark.parametrize("act", R.ACTIVATIONS)
+@pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 2, 2), ()], ids=str)
+def test_activation_matches_naive_and_finite_differences(act, shape):
+    rng = rng_for("act", act, shape)
+    x = rng.standard_normal(shape)
+    x_before = x.copy()
+    y = R.activation_forward(x, act, 0.2)
+    assert y.shape == x.shape and y.dtype == np.float64
+    np.testing.assert_allclose(y, naive_act(x, act, 0.2), **EXACT)
+    np.testing.assert_array_equal(x, x_before)  # a new array; x untouched
+    dy = rng.standard_normal(shape)
+    dx = R.activation_backward(dy, y, act, 0.2)
+    assert dx.shape == x.shape and dx is not dy
+
+    def f():
+        return np.sum(dy * R.activation_forward(x, act, 0.2))
+
+    check_fd(f, {"x": x}, {"x": dx})
+
+
+def test_activation_agrees_with_linear_act_epilogue():
+    """The standalone family applies exactly linear_act's activation (one registry)."""
+    rng = rng_for("act-vs-linear")
+    x, w, b = rng.standard_normal((6, 4)), rng.standard_normal((5, 4)), rng.standard_normal(5)
+    z = R.linear_act_forward(x, w, b, "none")
+    dy = rng.standard_normal(z.shape)
+    for act in R.ACTIVATIONS:
+        y = R.linear_act_forward(x, w, b, act, 0.3)
+        np.testing.assert_array_equal(R.activation_forward(z, act, 0.3), y)
+        _, _, db = R.linear_act_backward(dy, x, w, y, act, 0.3)
+        np.testing.assert_allclose(R.activation_backward(dy, y, act, 0.3).sum(axis=0), db)
+
+
 def test_linear_act_backward_need_flags_and_no_input_mutation():
     rng = rng_for("lin_flags")
     x, w = rng.standard_normal((3, 4)), rng.standard_normal((2, 4))
@@ -875,6 +908,14 @@ def esc(s: str) -> str:
 
 
 BAD_CALLS = [
+    (
+        lambda: R.activation_forward(Z((2, 3)), "swish"),
+        "activation_forward: unknown activation 'swish'; expected one of",
+    ),
+    (
+        lambda: R.activation_backward(Z((2, 3)), Z((3, 2)), "tanh"),
+        "activation_backward: dy.shape=(2, 3) must equal the saved output's y.shape=(3, 2)",
+    ),
     (
         lambda: R.conv2d_forward(Z((2, 3, 5, 5)), Z((8, 4, 3, 3)), None),
         "conv2d_forward: x has 3 channels but w expects 4 "

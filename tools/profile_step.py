@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from minigan import backend
 from minigan.backend import cpu_threads
 from minigan.models import vae_loss
 from minigan.training import build_gan, build_vae
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1:
         parser.error(f"--repeats {args.repeats}: expected >= 1")
     threads = cpu_threads.set_num_threads(args.threads)
-    cpu_threads.prepare_cpu_kernels()
+    backend.prepare_cpu_kernels()
     info = minigan.backend_info()["cpu"]
     header = (
         f"{datetime.date.today()}, {platform.processor() or platform.machine()}, "

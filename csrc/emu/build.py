@@ -42,6 +42,7 @@ KERNEL_SOURCES = [
     "linear_act.cu",
     "conv2d.cu",
     "batchnorm.cu",
+    "activation.cu",
     "sigmoid_bce.cu",
     "adam.cu",
 ]

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import time
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from . import cpu_threads
 
 KERNEL_FUNCTIONS = (
     "linear_act_forward",
@@ -25,6 +29,8 @@ KERNEL_FUNCTIONS = (
     "conv_transpose2d_backward",
     "batchnorm_forward",
     "batchnorm_backward",
+    "activation_forward",
+    "activation_backward",
     "sigmoid_bce_forward_backward",
     "adam_step",
 )
@@ -48,6 +54,11 @@ MODULES = {
 DEVICE_OF_IMPL = {"numba": "cpu", "numpy": "cpu", "cupy": "cuda", "ext": "cuda", "emu": "cpu"}
 
 _chosen: dict[tuple[str, str], tuple[str, ModuleType | None, str]] = {}
+
+# Observers of kernel lookups (minigan.tracing registers one while a trace records): each is
+# called as hook(name, device, dtype, fn) and returns the function to use (fn itself, or a
+# wrapper that times it). Empty in normal runs: one list check per lookup.
+kernel_hooks: list[Callable[[str, str, Any, Any], Any]] = []
 
 
 def family_of(function: str) -> str:
@@ -144,8 +155,12 @@ def implementation(device: str, dtype: Any = None) -> tuple[str, ModuleType]:
 
 
 def kernel(name: str, device: str, dtype: Any = None) -> Any:
-    """The function `name` of the kernel contract for `device` and arrays of `dtype`."""
-    return getattr(implementation(device, dtype)[1], name)
+    """The function `name` of the kernel contract for `device` and arrays of `dtype`
+    (passed through the `kernel_hooks`, if any)."""
+    fn = getattr(implementation(device, dtype)[1], name)
+    for hook in kernel_hooks:
+        fn = hook(name, device, dtype, fn)
+    return fn
 
 
 def reset() -> None:
@@ -177,3 +192,29 @@ def backend_info() -> dict[str, dict[str, str]]:
                 entry["float64"] = name
         info[device] = entry
     return info
+
+
+_cpu_kernels_prepared = False
+
+
+def prepare_cpu_kernels(report: Callable[[str], None] | None = print) -> float:
+    """Compile every numba kernel of the float32 CPU path now (or load it from numba's
+    on-disk cache), so that no training step pays for it later; returns the seconds it took.
+
+    When something had to be compiled (a first run, or changed kernels), ``report`` gets
+    one line "compiling CPU kernels... N s"; a run that finds everything in the cache
+    reports nothing. Does nothing when the float32 CPU path is not numba. Call it after
+    sizing the thread pools (cpu_threads.set_num_threads), as the training scripts do.
+    """
+    global _cpu_kernels_prepared
+    impl, module = implementation("cpu", "float32")
+    if _cpu_kernels_prepared or impl != "numba":
+        return 0.0
+    cpu_threads.num_threads()  # size the pools first (the default) if nobody has
+    start = time.perf_counter()
+    compiled = module.compile_every_kernel()
+    elapsed = time.perf_counter() - start
+    if compiled and report is not None:
+        report(f"compiling CPU kernels... {elapsed:.1f} s (cached: later runs skip this)")
+    _cpu_kernels_prepared = True
+    return elapsed

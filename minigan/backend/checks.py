@@ -337,6 +337,24 @@ def batchnorm_backward_args(
     return layout
 
 
+def activation_forward_args(x: Any, act: str | Activation, slope: float) -> Activation:
+    """Validate activation_forward's arguments (x of any shape); returns the activation's
+    registry entry."""
+    return check_act("activation_forward", act, slope)
+
+
+def activation_backward_args(dy: Any, y: Any, act: str | Activation, slope: float) -> Activation:
+    """Validate activation_backward's arguments: dy and the saved output y of one shape;
+    returns the activation's registry entry."""
+    op = "activation_backward"
+    entry = check_act(op, act, slope)
+    if np.shape(dy) != np.shape(y):
+        raise ValueError(
+            f"{op}: dy.shape={np.shape(dy)} must equal the saved output's y.shape={np.shape(y)}"
+        )
+    return entry
+
+
 def sigmoid_bce_args(logits: Any, targets: Any, reduction: str) -> None:
     """Validate sigmoid_bce_forward_backward's arguments: reduction "mean" or "sum",
     targets of exactly the logits' shape, at least one element."""

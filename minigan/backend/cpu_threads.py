@@ -1,9 +1,8 @@
-# Threads of the CPU path and the numba kernels' one-time compilation: how many threads
-# numba's pool and the BLAS library (OpenBLAS / MKL under NumPy) may use, set together from
-# --threads, MINIGAN_NUM_THREADS or the cores this process may run on; and
-# prepare_cpu_kernels(), which compiles (or loads from numba's on-disk cache) every numba
-# kernel up front and reports the compile time once.
-"""CPU threads and kernel compilation.
+# Threads of the CPU path: how many threads numba's pool and the BLAS library (OpenBLAS /
+# MKL under NumPy) may use, set together from --threads, MINIGAN_NUM_THREADS or the cores
+# this process may run on. (The numba kernels' one-time compilation is
+# minigan.backend.prepare_cpu_kernels.)
+"""CPU threads.
 
 The CPU path runs two kinds of parallel work, never at the same time: BLAS GEMMs (NumPy's
 ``@``) and numba ``prange`` kernels, called one after the other from the one Python thread.
@@ -31,24 +30,21 @@ variable, to get both pools at n.
 from __future__ import annotations
 
 import os
-import time
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 ENV_VAR = "MINIGAN_NUM_THREADS"
 
 _configured: int | None = None  # what set_num_threads last applied
 _blas_limit: Any = None  # the threadpoolctl limiter, kept alive while it applies
-_prepared = False
 
 
 def blas_threads_spin() -> bool:
     """Whether OpenBLAS's idle threads busy-wait in this process: NumPy was imported before
     minigan without OPENBLAS_THREAD_TIMEOUT set (see the module docstring)."""
-    import minigan
+    from .. import _startup  # noqa: PLC0415 - recorded before NumPy was loaded
 
-    return minigan._NUMPY_IMPORTED_FIRST and not minigan._OPENBLAS_TIMEOUT_PRESET
+    return _startup.NUMPY_IMPORTED_FIRST and not _startup.OPENBLAS_TIMEOUT_PRESET
 
 
 def available_cores() -> int:
@@ -177,73 +173,3 @@ def thread_info() -> dict[str, Any]:
     except ImportError:
         info["blas"] = []
     return info
-
-
-def _numba_dispatchers() -> list[Any]:
-    """Every numba-compiled kernel of the CPU implementation."""
-    from numba.core.registry import CPUDispatcher
-
-    from . import numba_conv, numba_cpu
-
-    found = []
-    for module in (numba_cpu, numba_conv):
-        found += [v for v in vars(module).values() if isinstance(v, CPUDispatcher)]
-    return found
-
-
-def prepare_cpu_kernels(report: Callable[[str], None] | None = print) -> float:
-    """Compile every numba kernel of the float32 CPU path now (or load it from numba's
-    on-disk cache), so that no step pays for it later; returns the seconds it took.
-
-    When something had to be compiled (a first run, or changed kernels), ``report`` gets
-    one line "compiling CPU kernels... N s"; a run that finds everything in the cache
-    reports nothing. Does nothing when the float32 CPU path is not numba.
-    """
-    global _prepared
-    from . import implementation
-
-    if _prepared or implementation("cpu", "float32")[0] != "numba":
-        return 0.0
-    num_threads()
-    start = time.perf_counter()
-    _exercise_every_kernel()
-    elapsed = time.perf_counter() - start
-    misses = sum(len(d.stats.cache_misses) for d in _numba_dispatchers())
-    if misses and report is not None:
-        report(f"compiling CPU kernels... {elapsed:.1f} s (cached: later runs skip this)")
-    _prepared = True
-    return elapsed
-
-
-def _exercise_every_kernel() -> None:
-    """Call each float32 contract function of the numba implementation once on tiny
-    arrays, which compiles (or loads) every kernel they use."""
-    import numpy as np
-
-    from . import numba_conv
-    from . import numba_cpu as k
-
-    rng = np.random.default_rng(0)
-
-    def r(*shape: int) -> np.ndarray:
-        return rng.standard_normal(shape).astype(np.float32)
-
-    x, w, b = r(3, 4), r(5, 4), r(5)
-    for act in k.ACTIVATIONS:
-        y = k.linear_act_forward(x, w, b, act, 0.2)
-        k.linear_act_backward(r(3, 5), x, w, y, act, 0.2)
-    for shape in ((4, 3), (2, 3, 2, 2)):
-        xb, c = r(*shape), shape[1]
-        y, mean, invstd = k.batchnorm_forward(xb, r(c), r(c), r(c), np.ones(c, np.float32), True)
-        k.batchnorm_backward(r(*shape), xb, r(c), mean, invstd, True)
-    k.sigmoid_bce_forward_backward(r(4, 1), np.ones((4, 1), np.float32))
-    p = [r(3)]
-    k.adam_step(p, [r(3)], [np.zeros(3, np.float32)], [np.zeros(3, np.float32)], 1)
-    # tiny convolutions reach only the serial builds of numba_conv's kernels: compile the
-    # parallel ones (what real batches use) explicitly
-    numba_conv.compile_kernels(("float32",))
-    xi, wc, wt = r(2, 3, 6, 6), r(4, 3, 3, 3), r(3, 4, 3, 3)
-    y = k.conv2d_forward(xi, wc, r(4), 2, 1)
-    k.conv2d_backward(y, xi, wc, 2, 1)
-    yt = k.conv_transpose2d_forward(xi, wt, r(4), 2, 1, 1)
-    k.conv_transpose2d_backward(yt, xi, wt, 2, 1, 1)

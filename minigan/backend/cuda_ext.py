@@ -653,6 +653,49 @@ class KernelExtension:
     # Loss
     # ----------------------------------------------------------------------------------
 
+    def activation_forward(
+        self, x: Any, act: str | Activation = "none", slope: float = 0.01
+    ) -> Any:
+        """y = act(x), any shape; see numpy_ref.activation_forward."""
+        op = "activation_forward"
+        activation = checks.activation_forward_args(x, act, slope)
+        ext, xp = self._require(op)
+        device = self._check_arrays(op, x=x)
+        with self.rt.scope(device):
+            x = self._c(x)
+            y = self.rt.empty(x.shape)
+            ext.activation_forward(
+                self._ptr(x),
+                self._ptr(y),
+                int(x.size),
+                activation.code,
+                float(slope),
+                self._stream(device),
+            )
+        return y
+
+    def activation_backward(
+        self, dy: Any, y: Any, act: str | Activation = "none", slope: float = 0.01
+    ) -> Any:
+        """dx = dy * act'(x) read off the saved output y; see numpy_ref.activation_backward."""
+        op = "activation_backward"
+        activation = checks.activation_backward_args(dy, y, act, slope)
+        ext, xp = self._require(op)
+        device = self._check_arrays(op, dy=dy, y=y)
+        with self.rt.scope(device):
+            dy, y = self._c(dy), self._c(y)
+            dx = self.rt.empty(dy.shape)
+            ext.activation_backward(
+                self._ptr(dy),
+                self._ptr(y),
+                self._ptr(dx),
+                int(dy.size),
+                activation.code,
+                float(slope),
+                self._stream(device),
+            )
+        return dx
+
     def sigmoid_bce_forward_backward(
         self, logits: Any, targets: Any, reduction: str = "mean"
     ) -> tuple[Any, Any]:
@@ -769,5 +812,7 @@ conv_transpose2d_forward = GPU.conv_transpose2d_forward
 conv_transpose2d_backward = GPU.conv_transpose2d_backward
 batchnorm_forward = GPU.batchnorm_forward
 batchnorm_backward = GPU.batchnorm_backward
+activation_forward = GPU.activation_forward
+activation_backward = GPU.activation_backward
 sigmoid_bce_forward_backward = GPU.sigmoid_bce_forward_backward
 adam_step = GPU.adam_step

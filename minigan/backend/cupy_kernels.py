@@ -19,6 +19,8 @@
 #   batchnorm        per-channel sums by cupy / ReductionKernel (sum (x-mean)^2 and
 #                    sum dy*xhat without materialising the products), the normalisation
 #                    and the training dx each ONE ElementwiseKernel.
+#   activation       ONE ElementwiseKernel forward (the registry's snippet) and ONE
+#                    backward (dx = dy * act'(y)), any shape.
 #   sigmoid_bce      ONE ElementwiseKernel gives the per-element loss and the gradient
 #                    (the stable exp(-|x|) form), then one sum for the loss.
 #   adam             ONE ElementwiseKernel per parameter: weight decay, both moments and
@@ -58,6 +60,8 @@ cp = devices.imported_cupy()  # None without CuPy; the kernels run only when the
 
 __all__ = [
     "ACTIVATIONS",
+    "activation_backward",
+    "activation_forward",
     "adam_step",
     "batchnorm_backward",
     "batchnorm_forward",
@@ -108,6 +112,14 @@ def _act_backward_kernel(act: str) -> Any:
         "T dz",
         activations.BY_NAME[act].cupy_backward,
         f"minigan_linear_{act}_bwd",
+    )
+
+
+@functools.cache
+def _activation_kernel(act: str) -> Any:
+    """y = act(z) into a new array, any shape (the registry's CUDA C snippet)."""
+    return cp.ElementwiseKernel(
+        "T z, T slope", "T y", activations.BY_NAME[act].cupy_forward, f"minigan_{act}_fwd"
     )
 
 
@@ -535,6 +547,30 @@ def batchnorm_backward(
     dgamma = sum_dy_xhat if need_dgamma else None
     dbeta = sum_dy if need_dbeta else None
     return dx, dgamma, dbeta
+
+
+# ----------------------------------------------------------------------------------
+# A standalone activation
+# ----------------------------------------------------------------------------------
+
+
+def activation_forward(x: Any, act: str | Activation = "none", slope: float = 0.01) -> Any:
+    """y = act(x), any shape (see numpy_ref.activation_forward): one elementwise kernel."""
+    name = checks.activation_forward_args(x, act, slope).name
+    if name == "none":
+        return x.copy()
+    return _activation_kernel(name)(x, x.dtype.type(slope))
+
+
+def activation_backward(
+    dy: Any, y: Any, act: str | Activation = "none", slope: float = 0.01
+) -> Any:
+    """dx = dy * act'(x) read off y (see numpy_ref.activation_backward): one elementwise
+    kernel reading dy and y once (the same kernel as linear_act_backward's dz)."""
+    name = checks.activation_backward_args(dy, y, act, slope).name
+    if name == "none":
+        return dy.copy()
+    return _act_backward_kernel(name)(dy, y.astype(dy.dtype, copy=False), dy.dtype.type(slope))
 
 
 # ----------------------------------------------------------------------------------

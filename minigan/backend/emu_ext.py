@@ -156,5 +156,7 @@ conv_transpose2d_forward = EMU.conv_transpose2d_forward
 conv_transpose2d_backward = EMU.conv_transpose2d_backward
 batchnorm_forward = EMU.batchnorm_forward
 batchnorm_backward = EMU.batchnorm_backward
+activation_forward = EMU.activation_forward
+activation_backward = EMU.activation_backward
 sigmoid_bce_forward_backward = EMU.sigmoid_bce_forward_backward
 adam_step = EMU.adam_step

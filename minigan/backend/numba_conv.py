@@ -31,7 +31,7 @@ numba kernels (``@njit(parallel=True, cache=True)``, no fastmath)
 
     Each kernel also has a serial build (``_im2col_serial``, ...) that runs on the calling
     thread; it is used when numba has one thread and for calls that move fewer than
-    PARALLEL_MIN_WORK elements (see ``_serial_twin`` and ``_kernels``). The index tables
+    PARALLEL_MIN_WORK elements (see ``serial_twin`` and ``_kernels``). The index tables
     (which input pixel each tap reads, which taps reach each output pixel) depend on the
     geometry only and are built once (``_im2col_table``, ``_col2im_table``).
 
@@ -197,26 +197,28 @@ def _channel_sums(src: np.ndarray, sums: np.ndarray) -> None:  # pragma: no cove
         sums[c] = acc
 
 
-def _serial_twin(kernel: Any) -> Any:
-    """The same kernel compiled without ``parallel=True``: its prange loops run on the
-    calling thread. Used when numba has one thread: numba's workqueue threading layer hands
-    every parallel call to a worker thread, which then reads the data the GEMM just wrote
-    from another core's cache (measured 1.05-1.6x slower per conv, forward + backward, at 1 thread).
-    The distinct name keeps the two builds apart in numba's on-disk cache."""
+def serial_twin(kernel: Any) -> Any:
+    """The same kernel compiled without ``parallel=True`` (its other options kept): its
+    prange loops run on the calling thread. Used when numba has one thread or the call is
+    small: numba's workqueue threading layer hands every parallel call to a worker thread
+    (20-75 us to wake it), which then reads the data the GEMM just wrote from another core's
+    cache (measured 1.05-1.6x slower per conv, forward + backward, at 1 thread). The
+    distinct name keeps the two builds apart in numba's on-disk cache."""
     fn = kernel.py_func
     twin = types.FunctionType(
         fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__, fn.__closure__
     )
     twin.__qualname__ = fn.__qualname__ + "_serial"
     twin.__doc__ = fn.__doc__
-    return njit(cache=True, fastmath=False, nogil=True)(twin)
+    options = {k: v for k, v in kernel.targetoptions.items() if k not in ("parallel", "nopython")}
+    return njit(cache=True, **options)(twin)
 
 
-_im2col_serial = _serial_twin(_im2col)
-_col2im_serial = _serial_twin(_col2im)
-_pack_serial = _serial_twin(_pack)
-_unpack_serial = _serial_twin(_unpack)
-_channel_sums_serial = _serial_twin(_channel_sums)
+_im2col_serial = serial_twin(_im2col)
+_col2im_serial = serial_twin(_col2im)
+_pack_serial = serial_twin(_pack)
+_unpack_serial = serial_twin(_unpack)
+_channel_sums_serial = serial_twin(_channel_sums)
 
 
 class _Kernels(NamedTuple):

@@ -18,7 +18,8 @@ the work is done:
   is set with :func:`minigan.backend.cpu_threads.set_num_threads`), reductions are
   accumulated in float64 per thread-owned slice, so no two threads write the same element;
 * every kernel is compiled once and cached on disk (``cache=True``):
-  :func:`minigan.backend.cpu_threads.prepare_cpu_kernels` compiles them up front and says
+  :func:`minigan.backend.prepare_cpu_kernels` compiles them up front (``compile_every_kernel``
+  below) and says
   how long it took.
 
 Dispatch: the contract prefers this module for float32 arrays on cpu (``SUPPORTED_DTYPES``);
@@ -28,14 +29,25 @@ which the tests use to validate them at float64 precision.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from . import checks, cpu_threads, numpy_ref
 from .activations import CODES, Activation
 from .checks import ACTIVATIONS
+from .numba_conv import (  # the convolution families are numba_conv's, re-exported here
+    PARALLEL_MIN_WORK,
+    conv2d_backward,
+    conv2d_forward,
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
+    serial_twin,
+)
 
 try:
     import numba
@@ -49,13 +61,17 @@ else:
 __all__ = [
     "ACTIVATIONS",
     "SUPPORTED_DTYPES",
+    "activation_backward",
+    "activation_forward",
     "adam_step",
     "batchnorm_backward",
     "batchnorm_forward",
+    "compile_every_kernel",
     "conv2d_backward",
     "conv2d_forward",
     "conv_transpose2d_backward",
     "conv_transpose2d_forward",
+    "forced_build",
     "linear_act_backward",
     "linear_act_forward",
     "sigmoid_bce_forward_backward",
@@ -77,12 +93,59 @@ def unavailable_reason() -> str:
     return f"numba is not installed ({_IMPORT_ERROR})" if numba is None else ""
 
 
+class _Twin:
+    """A kernel compiled twice: with ``parallel=True`` (its prange loops spread over numba's
+    threads) and as its serial twin (:func:`numba_conv.serial_twin`: the same loops on the
+    calling thread). A call runs the serial build when numba has one thread or the call's
+    first array has fewer than ``PARALLEL_MIN_WORK`` elements: handing a call to numba's
+    workers costs ~20 us even at one thread (measured on the development VM), more than
+    these passes take on the (N, C) batch-norm and linear shapes. Both builds give the same
+    bits: every reduction is owned by one loop iteration, whoever runs it.
+    ``forced_build`` overrides the choice (to compile both up front, and in tests)."""
+
+    forced: str | None = None  # "serial" / "parallel" while forced_build(...) is active
+
+    def __init__(self, kernel: Any) -> None:
+        self.parallel = kernel
+        self.serial = serial_twin(kernel)
+        self.__doc__ = kernel.__doc__
+        self.__name__ = kernel.py_func.__name__
+
+    def __call__(self, *args: Any) -> Any:
+        build = _Twin.forced
+        if build is None:
+            small = args[0].size < PARALLEL_MIN_WORK
+            build = "serial" if small or numba.get_num_threads() == 1 else "parallel"
+        return getattr(self, build)(*args)
+
+
+@contextlib.contextmanager
+def forced_build(build: str) -> Iterator[None]:
+    """Run every numba_cpu kernel in its "serial" or "parallel" build inside the block."""
+    if build not in ("serial", "parallel"):
+        raise ValueError(f"forced_build: build must be 'serial' or 'parallel', got {build!r}")
+    previous, _Twin.forced = _Twin.forced, build
+    try:
+        yield
+    finally:
+        _Twin.forced = previous
+
+
 if numba is not None:
     cpu_threads.use_sleeping_numba_workers()  # before any kernel starts numba's threads
     _jit = njit(cache=True, nogil=True)
-    _pjit = njit(cache=True, nogil=True, parallel=True)
-    # Reductions may be reordered (so they vectorise); NaN and infinity keep their meaning.
-    _pjit_sum = njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "contract"})
+
+    def _pjit(fn: Any) -> _Twin:
+        """A parallel kernel and its serial twin."""
+        return _Twin(njit(cache=True, nogil=True, parallel=True)(fn))
+
+    def _pjit_sum(fn: Any) -> _Twin:
+        """_pjit for reductions, which may be reordered (so they vectorise); NaN and
+        infinity keep their meaning."""
+        return _Twin(
+            njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "contract"})(fn)
+        )
+
 else:  # pragma: no cover - only without numba; the functions are then never dispatched to
 
     def _identity_decorator(fn):
@@ -90,6 +153,19 @@ else:  # pragma: no cover - only without numba; the functions are then never dis
 
     _jit = _pjit = _pjit_sum = _identity_decorator
     prange = range
+
+
+# Inner loops run over a slice's own indices (range(view.size)), never over a computed
+# range(lo, hi) of the whole array: numba cannot prove such an index non-negative, keeps its
+# negative-index wraparound, and LLVM then does not vectorise the loop (measured ~5-10x
+# slower on the BCE and activation passes).
+
+
+@_jit
+def _store(acc, out):
+    """out[j] = acc[j] (a float64 accumulator into the output's dtype)."""
+    for j in range(acc.size):
+        out[j] = acc[j]
 
 
 # ----------------------------------------------------------------------------------
@@ -129,6 +205,108 @@ def _act_grad(dy, y, code, slope):
 
 
 # ----------------------------------------------------------------------------------
+# A standalone activation: y = act(x), dx = dy * act'(x) read off y
+# ----------------------------------------------------------------------------------
+
+
+# The flat elementwise kernels loop over prange(n) directly: an index numba knows to be
+# non-negative lets LLVM vectorise the loop (a loop over a computed sub-range [lo, hi) keeps
+# numba's negative-index wraparound and runs ~10x slower). No reductions here, so the result
+# does not depend on how numba splits the range between threads.
+
+
+@_pjit
+def _act_flat(x, y, code, slope):
+    """y[i] = act(x[i]) for relu (code 1) / leaky_relu (code 2) over flat arrays."""
+    if code == 1:
+        for i in prange(x.size):
+            v = x[i]
+            y[i] = v if (v > 0 or v != v) else v * 0
+    else:
+        for i in prange(x.size):
+            v = x[i]
+            y[i] = v if v > 0 else v * slope
+
+
+@_pjit
+def _sigmoid_from_exp_flat(z, e):
+    """z[i] <- sigmoid(z[i]) given e[i] = exp(-|z[i]|), over flat arrays."""
+    for i in prange(z.size):
+        ei = e[i]
+        z[i] = (1 if z[i] >= 0 else ei) / (1 + ei)
+
+
+@_pjit
+def _act_grad_flat(dy, y, dx, code, slope):
+    """dx[i] = dy[i] * act'(y[i]) over flat arrays, one loop per activation (each
+    vectorises; the switch is outside the loops)."""
+    if code == 1:
+        for i in prange(dy.size):
+            dx[i] = dy[i] if y[i] > 0 else dy[i] * 0
+    elif code == 2:
+        for i in prange(dy.size):
+            dx[i] = dy[i] if y[i] > 0 else dy[i] * slope
+    elif code == 3:
+        for i in prange(dy.size):
+            dx[i] = (1 - y[i] * y[i]) * dy[i]
+    elif code == 4:
+        for i in prange(dy.size):
+            dx[i] = (1 - y[i]) * y[i] * dy[i]
+    else:
+        for i in prange(dy.size):
+            dx[i] = dy[i]
+
+
+def _flat(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """a as a C-contiguous 1-d array of `dtype` (a view when it already is one)."""
+    return np.ascontiguousarray(a, dtype=dtype).reshape(-1)
+
+
+def activation_forward(
+    x: np.ndarray, act: str | Activation = "none", slope: float = 0.01
+) -> np.ndarray:
+    """``y = act(x)``, any shape (numpy_ref.activation_forward has the math).
+
+    relu and leaky_relu: one numba pass. tanh: NumPy's SIMD ufunc, one pass. sigmoid: e =
+    exp(-|x|) by NumPy's ufuncs into the output buffer's twin, then one numba pass for
+    1 / (1 + e) or e / (1 + e) (no overflow).
+    """
+    activation = checks.activation_forward_args(x, act, slope)
+    code = activation.code
+    y = np.empty(np.shape(x), dtype=x.dtype)
+    if y.size == 0:
+        return y
+    flat_y = y.reshape(-1)  # a view (y is new and C-contiguous); 0-d x included
+    if code == _NONE:
+        np.copyto(y, x)
+    elif code == _CODES["tanh"]:
+        np.tanh(x, out=y)
+    elif code == _CODES["sigmoid"]:
+        np.copyto(y, x)
+        e = np.abs(flat_y)
+        np.negative(e, out=e)
+        np.exp(e, out=e)
+        _sigmoid_from_exp_flat(flat_y, e)
+    else:
+        _act_flat(_flat(x, y.dtype), flat_y, code, float(slope))
+    return y
+
+
+def activation_backward(
+    dy: np.ndarray, y: np.ndarray, act: str | Activation = "none", slope: float = 0.01
+) -> np.ndarray:
+    """``dx = dy * act'(x)`` read off the saved output y (numpy_ref.activation_backward):
+    one numba pass that reads dy and y once and writes dx."""
+    activation = checks.activation_backward_args(dy, y, act, slope)
+    dx = np.empty(np.shape(dy), dtype=dy.dtype)
+    if dx.size:
+        _act_grad_flat(
+            _flat(dy, dx.dtype), _flat(y, dx.dtype), dx.reshape(-1), activation.code, float(slope)
+        )
+    return dx
+
+
+# ----------------------------------------------------------------------------------
 # Linear + activation: y = act(x @ w.T + b)
 # ----------------------------------------------------------------------------------
 
@@ -164,12 +342,12 @@ def _act_grad_colsum(dy, y, dz, db, code, slope):
         j1 = min(j0 + _COLUMN_BLOCK, m)
         acc = np.zeros(j1 - j0, dtype=np.float64)
         for i in range(n):
-            for j in range(j0, j1):
-                g = _act_grad(dy[i, j], y[i, j], code, slope)
-                dz[i, j] = g
-                acc[j - j0] += g
-        for j in range(j0, j1):
-            db[j] = acc[j - j0]
+            dy_row, y_row, dz_row = dy[i, j0:j1], y[i, j0:j1], dz[i, j0:j1]
+            for j in range(acc.size):
+                g = _act_grad(dy_row[j], y_row[j], code, slope)
+                dz_row[j] = g
+                acc[j] += g
+        _store(acc, db[j0:j1])
 
 
 @_pjit_sum
@@ -182,10 +360,10 @@ def _colsum(a, out):
         j1 = min(j0 + _COLUMN_BLOCK, m)
         acc = np.zeros(j1 - j0, dtype=np.float64)
         for i in range(n):
-            for j in range(j0, j1):
-                acc[j - j0] += a[i, j]
-        for j in range(j0, j1):
-            out[j] = acc[j - j0]
+            row = a[i, j0:j1]
+            for j in range(acc.size):
+                acc[j] += row[j]
+        _store(acc, out[j0:j1])
 
 
 def linear_act_forward(
@@ -311,18 +489,19 @@ def _bn_stats_rows(x, mean, var):
         j1 = min(j0 + _COLUMN_BLOCK, c)
         s = np.zeros(j1 - j0, dtype=np.float64)
         for i in range(n):
-            for j in range(j0, j1):
-                s[j - j0] += x[i, j]
-        for j in range(j0, j1):
-            s[j - j0] /= n
+            row = x[i, j0:j1]
+            for j in range(s.size):
+                s[j] += row[j]
+        s /= n
         q = np.zeros(j1 - j0, dtype=np.float64)
         for i in range(n):
-            for j in range(j0, j1):
-                d = x[i, j] - s[j - j0]
-                q[j - j0] += d * d
-        for j in range(j0, j1):
-            mean[j] = s[j - j0]
-            var[j] = q[j - j0] / n
+            row = x[i, j0:j1]
+            for j in range(q.size):
+                d = row[j] - s[j]
+                q[j] += d * d
+        q /= n
+        _store(s, mean[j0:j1])
+        _store(q, var[j0:j1])
 
 
 @_pjit
@@ -373,14 +552,15 @@ def _bn_grad_sums_rows(dy, x, mean, sum_dy, sum_dy_xc):
         j1 = min(j0 + _COLUMN_BLOCK, c)
         s1 = np.zeros(j1 - j0, dtype=np.float64)
         s2 = np.zeros(j1 - j0, dtype=np.float64)
+        mu = mean[j0:j1]
         for i in range(n):
-            for j in range(j0, j1):
-                g = dy[i, j]
-                s1[j - j0] += g
-                s2[j - j0] += g * (x[i, j] - mean[j])
-        for j in range(j0, j1):
-            sum_dy[j] = s1[j - j0]
-            sum_dy_xc[j] = s2[j - j0]
+            dy_row, x_row = dy[i, j0:j1], x[i, j0:j1]
+            for j in range(s1.size):
+                g = dy_row[j]
+                s1[j] += g
+                s2[j] += g * (x_row[j] - mu[j])
+        _store(s1, sum_dy[j0:j1])
+        _store(s2, sum_dy_xc[j0:j1])
 
 
 @_pjit
@@ -549,13 +729,14 @@ def _sigmoid_bce_from_exp(x, t, e, grad, partial, grad_scale):
     for ch in prange(partial.size):
         lo = ch * _FLAT_CHUNK
         hi = min(lo + _FLAT_CHUNK, size)
+        xs, ts, es, gs = x[lo:hi], t[lo:hi], e[lo:hi], grad[lo:hi]
         acc = 0.0
-        for i in range(lo, hi):
-            xi = x[i]
-            ti = t[i]
-            ei = e[i]
-            acc += max(xi, 0) - xi * ti + grad[i]
-            grad[i] = ((1 if xi >= 0 else ei) / (1 + ei) - ti) * grad_scale
+        for i in range(xs.size):
+            xi = xs[i]
+            ti = ts[i]
+            ei = es[i]
+            acc += max(xi, 0) - xi * ti + gs[i]
+            gs[i] = ((1 if xi >= 0 else ei) / (1 + ei) - ti) * grad_scale
         partial[ch] = acc
 
 
@@ -585,7 +766,8 @@ def sigmoid_bce_forward_backward(
     total = partial.sum()
     if reduction == "mean":
         total /= x.size
-    return np.asarray(total, dtype=x.dtype), grad
+    # (np.ascontiguousarray makes a 0-d input 1-d: the gradient gets the logits' shape back)
+    return np.asarray(total, dtype=x.dtype), grad.reshape(np.shape(logits))
 
 
 # ----------------------------------------------------------------------------------
@@ -655,12 +837,57 @@ def adam_step(
 
 
 # ----------------------------------------------------------------------------------
-# Convolutions (numba_conv.py)
+# Compiling everything up front
 # ----------------------------------------------------------------------------------
 
-from .numba_conv import (  # noqa: E402  (re-exported: the convolution families)
-    conv2d_backward,
-    conv2d_forward,
-    conv_transpose2d_backward,
-    conv_transpose2d_forward,
-)
+
+def _dispatchers() -> list[Any]:
+    """Every numba-compiled kernel of the CPU implementation (both builds of each _Twin)."""
+    from numba.core.registry import CPUDispatcher
+
+    from . import numba_conv
+
+    found = []
+    for module in (sys.modules[__name__], numba_conv):
+        for value in vars(module).values():
+            if isinstance(value, _Twin):
+                found += [value.serial, value.parallel]
+            elif isinstance(value, CPUDispatcher):
+                found.append(value)
+    return found
+
+
+def compile_every_kernel() -> int:
+    """Call each float32 contract function once on tiny arrays, in both builds of every
+    kernel (and numba_conv's parallel builds explicitly: tiny convolutions reach only the
+    serial ones), which compiles every kernel or loads it from numba's on-disk cache.
+    Returns how many kernels numba had to compile (0 when the cache had them all)."""
+    from . import numba_conv
+
+    rng = np.random.default_rng(0)
+
+    def r(*shape: int) -> np.ndarray:
+        return rng.standard_normal(shape).astype(np.float32)
+
+    x, w, b = r(3, 4), r(5, 4), r(5)
+    for build in ("serial", "parallel"):
+        with forced_build(build):
+            for act in ACTIVATIONS:
+                y = linear_act_forward(x, w, b, act, 0.2)
+                linear_act_backward(r(3, 5), x, w, y, act, 0.2)
+                activation_backward(x, activation_forward(x, act, 0.2), act, 0.2)
+            for shape in ((4, 3), (2, 3, 2, 2)):
+                xb, c = r(*shape), shape[1]
+                ones = np.ones(c, np.float32)
+                y, mean, invstd = batchnorm_forward(xb, r(c), r(c), r(c), ones, True)
+                batchnorm_backward(r(*shape), xb, r(c), mean, invstd, True)
+            sigmoid_bce_forward_backward(r(4, 1), np.ones((4, 1), np.float32))
+            zeros = [np.zeros(3, np.float32)]
+            adam_step([r(3)], [r(3)], zeros, [np.zeros(3, np.float32)], 1)
+    numba_conv.compile_kernels(("float32",))
+    xi, wc, wt = r(2, 3, 6, 6), r(4, 3, 3, 3), r(3, 4, 3, 3)
+    y = conv2d_forward(xi, wc, r(4), 2, 1)
+    conv2d_backward(y, xi, wc, 2, 1)
+    yt = conv_transpose2d_forward(xi, wt, r(4), 2, 1, 1)
+    conv_transpose2d_backward(yt, xi, wt, 2, 1, 1)
+    return sum(len(d.stats.cache_misses) for d in _dispatchers())

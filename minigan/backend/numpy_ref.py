@@ -1,6 +1,7 @@
-# NumPy reference kernels: forward and backward of every layer minigan trains with
-# (linear + activation, conv2d, conv_transpose2d, batchnorm, sigmoid-BCE) and one Adam
-# step. Plain vectorised NumPy; the oracle the fast backends are tested against.
+# NumPy reference kernels: forward and backward of every fused kernel family of the
+# contract (linear + activation, conv2d, conv_transpose2d, batchnorm, activation,
+# sigmoid-BCE) and one Adam step. Plain vectorised NumPy; the oracle every other
+# implementation is tested against, and the cpu path for float64.
 """NumPy reference kernels ("the oracle").
 
 Every kernel here is a plain function on NumPy arrays. It computes in the dtype of its
@@ -9,10 +10,14 @@ into :mod:`minigan.backend.checks`, which validates the arguments (raising ``Val
 messages that name the op, the shapes and what was expected) and returns the normalised
 values the math needs; the same checks are shared by every implementation.
 
-The reference exists for two reasons: it is the *oracle* that every faster backend
-(C++/CUDA) is tested against, and it is the *CPU path* that actually trains the models
-when no accelerator is present, so it is kept small enough to read and fast enough
-to use (vectorised, im2col convolutions, few temporaries).
+What it is used for today: it is the *oracle* that every other implementation of the
+kernel contract (``numba_cpu``/``numba_conv`` on the CPU, the compiled CUDA extension
+``cuda_ext`` and its emulated twin ``emu_ext``, the CuPy fallback ``cupy_kernels``) is
+tested against, and it runs the fused ops on the CPU for float64 arrays (gradient
+checks; the numba kernels are float32-only) and whenever ``MINIGAN_BACKEND=numpy``
+forces it. Training in float32 on the CPU runs the numba kernels, not this file (see
+``minigan.backend`` and ``backend_info()``). It is therefore written to be read first
+and fast second (vectorised, im2col convolutions, few temporaries).
 
 Contents
 --------
@@ -27,6 +32,10 @@ Contents
     The adjoint of ``conv2d`` (PyTorch ``ConvTranspose2d``).
 ``batchnorm_forward`` / ``batchnorm_backward``
     Batch normalisation per channel, training and eval mode, running statistics.
+``update_running_stats``
+    The running mean/variance update of batchnorm, shared with ``numba_cpu``.
+``activation_forward`` / ``activation_backward``
+    One activation of the registry on its own (relu, leaky_relu, tanh, sigmoid), any shape.
 ``sigmoid_bce_forward_backward``
     Numerically stable binary cross-entropy on logits, loss and gradient at once.
 ``adam_step``
@@ -50,6 +59,8 @@ from .checks import ACTIVATIONS, IntPair
 
 __all__ = [
     "ACTIVATIONS",
+    "activation_backward",
+    "activation_forward",
     "adam_step",
     "batchnorm_backward",
     "batchnorm_forward",
@@ -502,6 +513,53 @@ def batchnorm_backward(
     dgamma = sum_dy_xhat if need_dgamma else None
     dbeta = sum_dy if need_dbeta else None
     return dx, dgamma, dbeta
+
+
+# ----------------------------------------------------------------------------------
+# A standalone activation
+# ----------------------------------------------------------------------------------
+
+
+def activation_forward(
+    x: np.ndarray, act: str | Activation = "none", slope: float = 0.01
+) -> np.ndarray:
+    """``y = act(x)`` elementwise, any shape, a new array (x is not modified)::
+
+        none:       y = x
+        relu:       y = max(x, 0)
+        leaky_relu: y = x if x > 0 else slope * x     (slope >= 0)
+        tanh:       y = tanh(x)
+        sigmoid:    y = 1 / (1 + exp(-x))             (overflow-free form)
+
+    The math is the registry's (:mod:`minigan.backend.activations`), the same that
+    ``linear_act_forward`` applies after its GEMM. Backward: see ``activation_backward``.
+    """
+    activation = checks.activation_forward_args(x, act, slope)
+    y = np.array(x, copy=True, order="C")  # C order: reshape(-1) below is then a view
+    activation.apply_(y.reshape(-1), slope)  # in place, on a 1-d view (0-d x included)
+    return y
+
+
+def activation_backward(
+    dy: np.ndarray, y: np.ndarray, act: str | Activation = "none", slope: float = 0.01
+) -> np.ndarray:
+    """``dx = dy * act'(x)``, read off the saved OUTPUT ``y = act(x)`` (x need not be kept)::
+
+        none:       act'(x) = 1
+        relu:       act'(x) = [y > 0]
+        leaky_relu: act'(x) = 1 if y > 0 else slope   (valid because slope >= 0)
+        tanh:       act'(x) = 1 - y**2
+        sigmoid:    act'(x) = y * (1 - y)
+
+    dy and y have one shape; returns a new array of it.
+    """
+    activation = checks.activation_backward_args(dy, y, act, slope)
+    # 1-d views: the registry's gradients use out= buffers, which 0-d arithmetic lacks
+    flat_dy, flat_y = np.asarray(dy).reshape(-1), np.asarray(y).reshape(-1)
+    dx = activation.grad(flat_dy, flat_y, slope)
+    if dx is flat_dy:  # "none" hands dy back: the result must be a new array
+        dx = dx.copy()
+    return dx.reshape(np.shape(dy))
 
 
 # ----------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ def set_up_cpu(threads: int | None, quiet: bool = False) -> int:
     Returns the number of threads."""
     import warnings
 
+    from .. import backend
     from ..backend import cpu_threads, implementation
 
     with warnings.catch_warnings(record=True) as caught:
@@ -84,7 +85,7 @@ def set_up_cpu(threads: int | None, quiet: bool = False) -> int:
         print(f"cpu: {n} thread(s) of {info['cores']} cores, kernels: {kernels}")
         if info["note"]:
             print(f"note: {info['note']}")
-    cpu_threads.prepare_cpu_kernels(report=None if quiet else print)
+    backend.prepare_cpu_kernels(report=None if quiet else print)
     return n
 
 
