@@ -35,7 +35,7 @@ def mlp_graph() -> tuple[Tensor, dict[str, Tensor]]:
     target = minigan.rand(16, 1)
     logits = model(x)
     logits.name = "logits"
-    loss = F.bce_with_logits(logits, target)
+    loss = F.binary_cross_entropy_with_logits(logits, target)
     loss.name = "loss"
     loss.backward()
     return loss, dict(model.named_parameters())
@@ -62,7 +62,7 @@ def gan_generator_step(
         fake.name = "fake = G(z)"
         logits = D(fake)
         logits.name = "D(G(z))"
-        g_loss = F.bce_with_logits(logits, minigan.ones(batch, 1))
+        g_loss = F.binary_cross_entropy_with_logits(logits, minigan.ones(batch, 1))
         g_loss.name = "g_loss"
         g_loss.backward()
     return g_loss, params, D

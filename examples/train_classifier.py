@@ -58,7 +58,6 @@ from minigan.metrics import (
     DEFAULT_WEIGHTS,
     MNISTClassifier,
     classifier_outputs,
-    cross_entropy,
     file_sha256,
     frechet_distance,
     gaussian_fit,
@@ -67,6 +66,7 @@ from minigan.metrics import (
     save_classifier,
     score_from_logits,
 )
+from minigan.nn import functional as F
 from minigan.training import (
     CHANGEABLE_ON_RESUME,
     EndOfEpoch,
@@ -221,7 +221,7 @@ def train(args: argparse.Namespace, device: str, fail: Fail, ckpt: dict | None =
         x = minigan.tensor(preprocess(random_shift(xb, config["shift"], shift_rng)), device=device)
         opt.zero_grad()
         logits = model(x)
-        loss = cross_entropy(logits, yb.astype(np.int64))
+        loss = F.cross_entropy(logits, yb.astype(np.int64))
         bad = non_finite_stats({"loss": loss}, ("loss",))
         if bad:
             return f"loss = {bad.get('loss', bad.get('sum'))}"

@@ -176,7 +176,7 @@ def train(steps: int, lr: float, rng: np.random.Generator) -> float:
     for step in range(steps + 1):
         opt.zero_grad()
         logits = model(x)
-        loss = F.bce_with_logits(logits, t)
+        loss = F.binary_cross_entropy_with_logits(logits, t)
         if step % max(steps // 4, 1) == 0:
             acc = float(((logits.numpy() > 0) == (labels > 0.5)).mean())
             print(f"step {step:4d}: loss {loss.item():.4f}, accuracy {acc:.3f}")

@@ -3,18 +3,12 @@
 # save/load of state (safetensors + JSON, never pickle).
 from __future__ import annotations
 
-import os as _os
-import sys as _sys
+# First of all, before NumPy loads: note the import order and set OPENBLAS_THREAD_TIMEOUT
+# (why: minigan/_startup.py).
+from . import _startup
 
-# OpenBLAS's worker threads busy-wait after each GEMM (about 0.1 s by default), holding the
-# cores that the numba kernels' threads need next: a 2-thread MLP-GAN step was measured 8x
-# slower than a 1-thread one. A short timeout puts them to sleep at once. OpenBLAS reads it
-# when it loads, i.e. when NumPy is first imported, so it only applies when minigan is
-# imported first; backend/cpu_threads.py copes with the other case. A value the user set
-# is kept.
-_NUMPY_IMPORTED_FIRST = "numpy" in _sys.modules
-_OPENBLAS_TIMEOUT_PRESET = "OPENBLAS_THREAD_TIMEOUT" in _os.environ
-_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+_NUMPY_IMPORTED_FIRST = _startup.NUMPY_IMPORTED_FIRST
+_OPENBLAS_TIMEOUT_PRESET = _startup.OPENBLAS_TIMEOUT_PRESET
 
 from . import nn, ops, optim, viz  # noqa: E402 - after the core they build on
 from .autograd import enable_grad, is_grad_enabled, no_grad
@@ -33,40 +27,85 @@ from .creation import (
 )
 from .device import cuda_is_available, resolve_device
 from .gradcheck import GradcheckError, gradcheck
-from .ops import (
+from .ops import (  # every op (minigan.ops), but the operators [] and []= (getitem/setitem)
     abs,
     add,
+    amax,
+    amin,
+    argmax,
+    argmin,
+    avg_pool2d,
     batch_norm,
     binary_cross_entropy_with_logits,
+    broadcast_to,
+    cat,
+    chunk,
+    clamp,
     clip,
     concat,
     conv2d,
     conv_transpose2d,
+    cos,
+    cumsum,
     div,
+    elu,
+    eq,
     exp,
+    expand,
     flatten,
+    flip,
+    floor,
+    gather,
+    ge,
+    gelu,
+    gt,
+    hardtanh,
+    le,
     leaky_relu,
     linear_act,
     log,
+    log_softmax,
+    logsigmoid,
+    logsumexp,
+    lt,
     matmul,
     max,
+    max_pool2d,
     maximum,
     mean,
+    min,
     minimum,
     mul,
+    ne,
     neg,
+    one_hot,
+    pad,
     permute,
     pow,
+    prod,
     relu,
     reshape,
+    rsqrt,
     sigmoid,
+    sign,
+    silu,
+    sin,
+    softmax,
     softplus,
+    split,
     sqrt,
+    square,
+    squeeze,
     stack,
+    std,
     sub,
     sum,
     tanh,
     transpose,
+    unsqueeze,
+    upsample_nearest,
+    var,
+    where,
 )
 from .random import get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor, tensor

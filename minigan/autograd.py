@@ -24,6 +24,16 @@ _grad_enabled = [True]
 # Used by tracing tools; empty in normal runs (one list check per op).
 op_hooks: list[Callable[..., Any]] = []
 
+# The class that wraps an op's output array: minigan.tensor.Tensor, which registers itself
+# with `set_tensor_class` when it is defined. (tensor.py imports this module, so this module
+# cannot import tensor.py: the registration keeps every import pointing downwards.)
+_tensor_class: list[Any] = []
+
+
+def set_tensor_class(cls: type) -> None:
+    """Register the Tensor class whose `_from_op` wraps every Function's output."""
+    _tensor_class[:] = [cls]
+
 
 def is_grad_enabled() -> bool:
     """True unless inside `no_grad()`."""
@@ -67,15 +77,36 @@ class Context:
 
 
 class Node:
-    """One recorded op application: the function, its context and its input tensors."""
+    """One recorded op application: the function, its context, its input tensors and their
+    versions when the op ran (an in-place write, t[i] = v, bumps a tensor's version; a
+    backward through a node whose input has changed since would use stale or overwritten
+    values, so it raises instead, see check_versions)."""
 
-    __slots__ = ("function", "ctx", "parents", "freed")
+    __slots__ = ("function", "ctx", "parents", "versions", "freed")
 
     def __init__(self, function: type[Function], ctx: Context, parents: tuple[Tensor, ...]):
         self.function = function
         self.ctx = ctx
         self.parents = parents
+        self.versions = tuple(p._version for p in parents)
         self.freed = False
+
+    def check_versions(self) -> None:
+        """Raise when an input was written in place after this op used it.
+
+        Stricter than PyTorch (which checks only the inputs an op saved): minigan's in-place
+        write gives the tensor a new graph node, so a gradient that this op sends back to
+        the written tensor would flow through the write as well, giving wrong numbers.
+        """
+        for i, (parent, version) in enumerate(zip(self.parents, self.versions, strict=True)):
+            if parent._version != version:
+                raise RuntimeError(
+                    f"backward through {self.name}: its input {i} (shape {parent.shape}) was "
+                    f"modified by an in-place operation (t[index] = value) after {self.name} "
+                    f"used it (version {version}, now {parent._version}). Do the write before "
+                    "using the tensor, or build the new values out of place (minigan.where, "
+                    "minigan.cat)."
+                )
 
     @property
     def name(self) -> str:
@@ -102,8 +133,6 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
-        from .tensor import Tensor  # noqa: PLC0415 - tensor imports this module
-
         needs = tuple(t.requires_grad for t in inputs)
         record = is_grad_enabled() and any(needs)
         ctx = Context(needs if record else (False,) * len(inputs))
@@ -111,7 +140,7 @@ class Function:
             for hook in op_hooks:
                 hook("forward_start", cls.__name__, inputs)
         out_data = cls.forward(ctx, *[t.data for t in inputs], **params)
-        out = Tensor._from_op(out_data, requires_grad=record)
+        out = _tensor_class[0]._from_op(out_data, requires_grad=record)
         if record:
             out._node = Node(cls, ctx, inputs)
         if op_hooks:
@@ -171,6 +200,7 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
                 "by the first backward. Call backward(retain_graph=True) the first time if you "
                 "need to backward through the same graph twice."
             )
+        node.check_versions()
         if op_hooks:
             for hook in op_hooks:
                 hook("backward_start", node.name, (tensor,))

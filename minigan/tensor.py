@@ -1,8 +1,15 @@
 # The Tensor: one NumPy (cpu) or CuPy (cuda) array plus what autograd needs
-# (`requires_grad`, `.grad`, the Node that produced it). Operators and methods such as
-# `+`, `@`, `.sum()` are attached by `minigan.ops` so that this file stays small.
+# (`requires_grad`, `.grad`, the Node that produced it), its Python protocol (operators,
+# comparisons, bool/float/int/np.asarray) and its methods (`.sum()`, `.exp()`, ...).
+#
+# Every operator and op method is written out below and calls the op of the same PyTorch
+# name through `_ops`, the namespace of minigan.ops. This file cannot import minigan.ops
+# (the ops are built on Tensor: that import would go upwards), so minigan/ops/__init__.py
+# hands its namespace over once, at import, with `bind_ops`. That call is the one dispatch
+# point between the two layers.
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -12,6 +19,39 @@ from .device import array_module, device_of, normalize_device, to_device, to_num
 
 DTYPES = (np.float32, np.float64)
 DEFAULT_DTYPE = np.float32
+
+
+class _UnboundOps:
+    """Stands in for minigan.ops until `bind_ops` runs (importing minigan does it)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(
+            f"Tensor.{name}: the ops are not bound yet; import minigan (or minigan.ops) first"
+        )
+
+
+# The namespace the methods call (minigan.ops once bound). Looked up at call time, so an
+# op added to minigan.ops later is found by its method.
+_ops: Any = _UnboundOps()
+
+
+def bind_ops(namespace: Any) -> None:
+    """Give Tensor's operators and methods the ops they call (minigan/ops/__init__.py calls
+    this once with its own module)."""
+    global _ops
+    _ops = namespace
+
+
+def _is_complex_data(data: Any) -> bool:
+    """True for complex scalars, complex arrays and (nested) lists holding a complex."""
+    dtype = getattr(data, "dtype", None)
+    if dtype is not None:
+        return np.dtype(dtype).kind == "c"
+    if isinstance(data, complex):
+        return True
+    if isinstance(data, list | tuple):
+        return any(_is_complex_data(d) for d in data)
+    return False
 
 
 def _as_array(data: Any, dtype: Any, device: str) -> Any:
@@ -36,8 +76,20 @@ class Tensor:
     Integer tensors exist for indices and labels and never require grad.
     """
 
-    __slots__ = ("data", "requires_grad", "grad", "_node", "_retains_grad", "name", "__weakref__")
+    __slots__ = (
+        "data",
+        "requires_grad",
+        "grad",
+        "_node",
+        "_retains_grad",
+        "_version",
+        "name",
+        "__weakref__",
+    )
     __array_priority__ = 1000  # make numpy scalars/arrays defer to Tensor's operators
+    # `==` is elementwise (it returns a Tensor), so hashing stays by identity, as in
+    # PyTorch: tensors work as dict keys and set members, compared by `is`.
+    __hash__ = object.__hash__
 
     def __init__(
         self,
@@ -46,6 +98,11 @@ class Tensor:
         dtype: Any = None,
         device: str | None = None,
     ) -> None:
+        if _is_complex_data(data.data if isinstance(data, Tensor) else data):
+            raise TypeError(
+                "Tensor: complex data is not supported (minigan tensors are real: bool, "
+                "integer or float32/float64); pass .real or abs() explicitly"
+            )
         if device is None:
             device = data.device if isinstance(data, Tensor) else device_of(data)
         device = normalize_device(device)
@@ -69,6 +126,7 @@ class Tensor:
         self.grad: Tensor | None = None
         self._node: autograd.Node | None = None
         self._retains_grad = False
+        self._version = 0  # bumped by every in-place write (t[i] = v); autograd checks it
         self.name: str | None = None
 
     @classmethod
@@ -80,6 +138,7 @@ class Tensor:
         t.grad = None
         t._node = None
         t._retains_grad = False
+        t._version = 0
         t.name = None
         return t
 
@@ -147,13 +206,11 @@ class Tensor:
 
         Differentiable: the gradient flows back to the original device/dtype.
         """
-        from .ops.shape import ToDevice  # noqa: PLC0415 - avoid an import cycle
-
         device = self.device if device is None else normalize_device(device)
         dtype = self.dtype if dtype is None else np.dtype(dtype)
         if device == self.device and dtype == self.dtype:
             return self
-        return ToDevice.apply(self, device=device, dtype=dtype)
+        return _ops.to_copy(self, device=device, dtype=dtype)
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
@@ -229,6 +286,416 @@ class Tensor:
                 raise ValueError(f"backward(): grad is on {device_of(g)}, tensor on {self.device}")
             g = g.astype(self.dtype, copy=False)
         autograd.run_backward(self, g, retain_graph=retain_graph)
+
+    # ----- Python protocol: truth value, numbers, NumPy, iteration ----------------------
+    def __bool__(self) -> bool:
+        """bool(t): the truth value of a one-element tensor (0-d included), as PyTorch."""
+        if self.size == 1:
+            return bool(self.data.reshape(()).item())
+        what = "no values" if self.size == 0 else "more than one value"
+        raise RuntimeError(
+            f"Boolean value of Tensor with {what} is ambiguous (shape {self.shape}); use "
+            ".any() or .all() of a comparison, or compare t.item()"
+        )
+
+    def __float__(self) -> float:
+        """float(t) of a one-element tensor."""
+        return float(self._one_value("float"))
+
+    def __int__(self) -> int:
+        """int(t) of a one-element tensor (floats truncate toward zero, as int(x))."""
+        return int(self._one_value("int"))
+
+    def __index__(self) -> int:
+        """operator.index(t) of a one-element integer tensor (so it can index a list)."""
+        if self.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
+        return int(self._one_value("index"))
+
+    def _one_value(self, what: str) -> Any:
+        if self.size != 1:
+            raise ValueError(
+                f"{what}(): only one-element tensors can be converted to Python scalars, got "
+                f"shape {self.shape}"
+            )
+        return self.data.reshape(()).item()
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """np.asarray(t): the values as a NumPy array (copied from the GPU for cuda)."""
+        arr = self.numpy()
+        if dtype is not None and arr.dtype != np.dtype(dtype):
+            return arr.astype(dtype)
+        return arr.copy() if copy else arr
+
+    def __iter__(self) -> Iterator[Tensor]:
+        """Iterate over the first dim (t[0], t[1], ...), as PyTorch."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        for i in range(self.shape[0]):
+            yield self[i]
+
+    # ----- arithmetic operators (elementwise with broadcasting; minigan.ops) ------------
+    def __add__(self, other: Any) -> Tensor:
+        """self + other (ops.add)."""
+        return _ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        """other + self (ops.add)."""
+        return _ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        """self - other (ops.sub)."""
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        """other - self (ops.sub)."""
+        return _ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        """self * other (ops.mul)."""
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        """other * self (ops.mul)."""
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        """self / other, true division (ops.div)."""
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        """other / self, true division (ops.div)."""
+        return _ops.div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        """self ** other (ops.pow)."""
+        return _ops.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        """other ** self (ops.pow)."""
+        return _ops.pow(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        """self @ other (ops.matmul)."""
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        """other @ self (ops.matmul)."""
+        return _ops.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        """-self (ops.neg)."""
+        return _ops.neg(self)
+
+    def __abs__(self) -> Tensor:
+        """abs(self) (ops.abs)."""
+        return _ops.abs(self)
+
+    # ----- comparison operators (elementwise, bool result, no gradient) -----------------
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        """self == other, elementwise (ops.eq)."""
+        return _ops.eq(self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        """self != other, elementwise (ops.ne)."""
+        return _ops.ne(self, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        """self < other, elementwise (ops.lt)."""
+        return _ops.lt(self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        """self <= other, elementwise (ops.le)."""
+        return _ops.le(self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        """self > other, elementwise (ops.gt)."""
+        return _ops.gt(self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        """self >= other, elementwise (ops.ge)."""
+        return _ops.ge(self, other)
+
+    # ----- indexing ---------------------------------------------------------------------
+    def __getitem__(self, index: Any) -> Tensor:
+        """self[index] (ops.getitem)."""
+        return _ops.getitem(self, index)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        """self[index] = value, in place (ops.setitem)."""
+        _ops.setitem(self, index, value)
+
+    # ----- elementwise methods ----------------------------------------------------------
+    def add(self, other: Any) -> Tensor:
+        """ops.add(self, other)."""
+        return _ops.add(self, other)
+
+    def sub(self, other: Any) -> Tensor:
+        """ops.sub(self, other)."""
+        return _ops.sub(self, other)
+
+    def mul(self, other: Any) -> Tensor:
+        """ops.mul(self, other)."""
+        return _ops.mul(self, other)
+
+    def div(self, other: Any) -> Tensor:
+        """ops.div(self, other)."""
+        return _ops.div(self, other)
+
+    def pow(self, exponent: Any) -> Tensor:
+        """ops.pow(self, exponent)."""
+        return _ops.pow(self, exponent)
+
+    def neg(self) -> Tensor:
+        """ops.neg(self)."""
+        return _ops.neg(self)
+
+    def abs(self) -> Tensor:
+        """ops.abs(self)."""
+        return _ops.abs(self)
+
+    def exp(self) -> Tensor:
+        """ops.exp(self)."""
+        return _ops.exp(self)
+
+    def log(self) -> Tensor:
+        """ops.log(self)."""
+        return _ops.log(self)
+
+    def sqrt(self) -> Tensor:
+        """ops.sqrt(self)."""
+        return _ops.sqrt(self)
+
+    def rsqrt(self) -> Tensor:
+        """ops.rsqrt(self)."""
+        return _ops.rsqrt(self)
+
+    def square(self) -> Tensor:
+        """ops.square(self)."""
+        return _ops.square(self)
+
+    def sin(self) -> Tensor:
+        """ops.sin(self)."""
+        return _ops.sin(self)
+
+    def cos(self) -> Tensor:
+        """ops.cos(self)."""
+        return _ops.cos(self)
+
+    def sign(self) -> Tensor:
+        """ops.sign(self)."""
+        return _ops.sign(self)
+
+    def floor(self) -> Tensor:
+        """ops.floor(self)."""
+        return _ops.floor(self)
+
+    def clip(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+        """ops.clip(self, min, max)."""
+        return _ops.clip(self, min, max)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+        """ops.clamp(self, min, max), PyTorch's name of clip."""
+        return _ops.clamp(self, min, max)
+
+    def maximum(self, other: Any) -> Tensor:
+        """ops.maximum(self, other)."""
+        return _ops.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        """ops.minimum(self, other)."""
+        return _ops.minimum(self, other)
+
+    def eq(self, other: Any) -> Tensor:
+        """ops.eq(self, other)."""
+        return _ops.eq(self, other)
+
+    def ne(self, other: Any) -> Tensor:
+        """ops.ne(self, other)."""
+        return _ops.ne(self, other)
+
+    def lt(self, other: Any) -> Tensor:
+        """ops.lt(self, other)."""
+        return _ops.lt(self, other)
+
+    def le(self, other: Any) -> Tensor:
+        """ops.le(self, other)."""
+        return _ops.le(self, other)
+
+    def gt(self, other: Any) -> Tensor:
+        """ops.gt(self, other)."""
+        return _ops.gt(self, other)
+
+    def ge(self, other: Any) -> Tensor:
+        """ops.ge(self, other)."""
+        return _ops.ge(self, other)
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        """ops.where(condition, self, other): self where condition, else other."""
+        return _ops.where(condition, self, other)
+
+    # ----- activations ------------------------------------------------------------------
+    def relu(self) -> Tensor:
+        """ops.relu(self)."""
+        return _ops.relu(self)
+
+    def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
+        """ops.leaky_relu(self, negative_slope)."""
+        return _ops.leaky_relu(self, negative_slope)
+
+    def tanh(self) -> Tensor:
+        """ops.tanh(self)."""
+        return _ops.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        """ops.sigmoid(self)."""
+        return _ops.sigmoid(self)
+
+    def softplus(self) -> Tensor:
+        """ops.softplus(self)."""
+        return _ops.softplus(self)
+
+    def softmax(self, dim: int, dtype: Any = None) -> Tensor:
+        """ops.softmax(self, dim, dtype)."""
+        return _ops.softmax(self, dim, dtype)
+
+    def log_softmax(self, dim: int, dtype: Any = None) -> Tensor:
+        """ops.log_softmax(self, dim, dtype)."""
+        return _ops.log_softmax(self, dim, dtype)
+
+    # ----- reductions -------------------------------------------------------------------
+    def sum(
+        self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None
+    ) -> Tensor:
+        """ops.sum(self, dim, keepdim) (axis/keepdims: NumPy-style aliases)."""
+        return _ops.sum(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def mean(
+        self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None
+    ) -> Tensor:
+        """ops.mean(self, dim, keepdim) (axis/keepdims: NumPy-style aliases)."""
+        return _ops.mean(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def max(
+        self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None
+    ) -> Any:
+        """ops.max: the max (no dim), (values, indices) (int dim), maximum(self, other)
+        (a Tensor), or NumPy's values-only max (axis=)."""
+        return _ops.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def min(
+        self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None
+    ) -> Any:
+        """ops.min: the forms of max, for the minimum."""
+        return _ops.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """ops.argmax(self, dim, keepdim)."""
+        return _ops.argmax(self, dim, keepdim)
+
+    def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        """ops.amax(self, dim, keepdim)."""
+        return _ops.amax(self, dim, keepdim)
+
+    def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        """ops.amin(self, dim, keepdim)."""
+        return _ops.amin(self, dim, keepdim)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """ops.argmin(self, dim, keepdim)."""
+        return _ops.argmin(self, dim, keepdim)
+
+    def prod(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """ops.prod(self, dim, keepdim)."""
+        return _ops.prod(self, dim, keepdim)
+
+    def cumsum(self, dim: int) -> Tensor:
+        """ops.cumsum(self, dim)."""
+        return _ops.cumsum(self, dim)
+
+    def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
+        """ops.logsumexp(self, dim, keepdim)."""
+        return _ops.logsumexp(self, dim, keepdim)
+
+    def var(self, dim: Any = None, *args: Any, **kwargs: Any) -> Tensor:
+        """ops.var(self, dim, unbiased / correction=1, keepdim=False)."""
+        return _ops.var(self, dim, *args, **kwargs)
+
+    def std(self, dim: Any = None, *args: Any, **kwargs: Any) -> Tensor:
+        """ops.std(self, dim, unbiased / correction=1, keepdim=False)."""
+        return _ops.std(self, dim, *args, **kwargs)
+
+    # ----- shape ops --------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> Tensor:
+        """ops.reshape(self, *shape)."""
+        return _ops.reshape(self, *shape)
+
+    def view(self, *shape: Any) -> Tensor:
+        """ops.reshape(self, *shape) (minigan has no views: a reshape)."""
+        return _ops.reshape(self, *shape)
+
+    def permute(self, *dims: Any) -> Tensor:
+        """ops.permute(self, *dims)."""
+        return _ops.permute(self, *dims)
+
+    def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
+        """ops.transpose(self, dim0, dim1)."""
+        return _ops.transpose(self, dim0, dim1)
+
+    def flatten(self, start_dim: int = 1, end_dim: int = -1) -> Tensor:
+        """ops.flatten(self, start_dim, end_dim) (start_dim defaults to 1, not 0)."""
+        return _ops.flatten(self, start_dim, end_dim)
+
+    def expand(self, *sizes: Any) -> Tensor:
+        """ops.expand(self, *sizes)."""
+        return _ops.expand(self, *sizes)
+
+    def broadcast_to(self, shape: Any) -> Tensor:
+        """ops.broadcast_to(self, shape)."""
+        return _ops.broadcast_to(self, shape)
+
+    def squeeze(self, dim: Any = None) -> Tensor:
+        """ops.squeeze(self, dim)."""
+        return _ops.squeeze(self, dim)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        """ops.unsqueeze(self, dim)."""
+        return _ops.unsqueeze(self, dim)
+
+    def flip(self, *dims: Any) -> Tensor:
+        """ops.flip(self, dims)."""
+        if len(dims) == 1 and isinstance(dims[0], tuple | list):
+            dims = tuple(dims[0])
+        return _ops.flip(self, dims)
+
+    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        """ops.split(self, split_size_or_sections, dim)."""
+        return _ops.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        """ops.chunk(self, chunks, dim)."""
+        return _ops.chunk(self, chunks, dim)
+
+    def gather(self, dim: int, index: Tensor) -> Tensor:
+        """ops.gather(self, dim, index)."""
+        return _ops.gather(self, dim, index)
+
+    def matmul(self, other: Any) -> Tensor:
+        """ops.matmul(self, other)."""
+        return _ops.matmul(self, other)
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
+        """The transpose of the last two dims (ops.transpose(self, -2, -1))."""
+        return _ops.transpose(self, -2, -1)
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 - PyTorch's name
+        """The transpose of the last two dims (ops.transpose(self, -2, -1))."""
+        return _ops.transpose(self, -2, -1)
+
+
+autograd.set_tensor_class(Tensor)  # the class Function.apply wraps its outputs in
 
 
 def _is_integer_data(data: Any) -> bool:

@@ -4,10 +4,11 @@
 # the optimizer's fused kernel calls, and shows them as a table, a per-op summary or JSON.
 #
 # How it works: entering the block appends a hook to `autograd.op_hooks` (the engine calls
-# it around every Function.forward and backward) and, while any trace is active, wraps
-# `minigan.backend.kernel` so that kernel lookups are seen too (that is how fused ops name
-# their kernels and how Adam's `adam_step`, which runs outside autograd, is recorded).
-# Leaving the block, normally or through an exception, removes both again.
+# it around every Function.forward and backward) and, while any trace is active, one hook to
+# `backend.kernel_hooks` (the dispatcher `backend.kernel` passes every kernel lookup through
+# it), so kernel lookups are seen too: that is how fused ops name their kernels and how
+# Adam's `adam_step`, which runs outside autograd, is recorded. Leaving the block, normally
+# or through an exception, removes both again. Nothing of minigan is replaced while tracing.
 """Record what ran, where, with which implementation, and how long it took.
 
 Example::
@@ -34,18 +35,21 @@ from typing import Any
 
 from . import autograd, backend
 
-# The autograd Functions that call the backend's fused kernels (minigan/ops/fused.py): their
-# implementation is the backend chosen for the device, not the array module.
-FUSED_OPS = frozenset({"LinearAct", "Conv2d", "ConvTranspose2d", "BatchNorm", "SigmoidBCE"})
+# The autograd Functions that call the backend's kernels (minigan/ops/fused.py, and the
+# activations of minigan/ops/activation.py): their implementation is the backend chosen for
+# the device, not the array module.
+FUSED_OPS = frozenset(
+    {"LinearAct", "Conv2d", "ConvTranspose2d", "BatchNorm", "SigmoidBCE"}
+    | {"ReLU", "LeakyReLU", "Tanh", "Sigmoid"}
+)
 
 # Kernels of the contract that run outside autograd, and the phase their records get.
 _KERNEL_PHASES = {"adam_step": "optimizer"}
 
 _ARRAY_MODULE = {"cpu": "numpy", "cuda": "cupy"}
 
-# Traces currently recording (outermost first), and the unwrapped `backend.kernel`.
+# Traces currently recording (outermost first).
 _active: list[Trace] = []
-_original_kernel: list[Callable[..., Any]] = []
 
 
 def _shape(obj: Any) -> list[int] | None:
@@ -77,9 +81,10 @@ def _implementation_name(device: str, dtype: Any = None) -> str:
         return "none"
 
 
-def _traced_kernel(name: str, device: str, dtype: Any = None) -> Any:
-    """Stand-in for `backend.kernel` while tracing: note or time each kernel lookup."""
-    fn = _original_kernel[0](name, device, dtype)
+def _kernel_hook(name: str, device: str, dtype: Any, fn: Callable[..., Any]) -> Any:
+    """The hook in `backend.kernel_hooks` while tracing: note each kernel lookup in the
+    open op records, or (outside any op, e.g. Adam's step) return a wrapper that times the
+    call and records it."""
     inside_op = False
     for tr in _active:
         if tr._stack:
@@ -160,10 +165,8 @@ class Trace:
         self._recording = True
         self._stack = []
         autograd.op_hooks.append(self._hook)
-        if self.kernels:
-            if not _original_kernel:
-                _original_kernel.append(backend.kernel)
-                backend.kernel = _traced_kernel
+        if self.kernels and _kernel_hook not in backend.kernel_hooks:
+            backend.kernel_hooks.append(_kernel_hook)
         _active.append(self)
         return self
 
@@ -179,10 +182,8 @@ class Trace:
             autograd.op_hooks.remove(self._hook)
         if self in _active:
             _active.remove(self)
-        if not _active and _original_kernel:
-            original = _original_kernel.pop()
-            if backend.kernel is _traced_kernel:
-                backend.kernel = original
+        if not any(tr.kernels for tr in _active) and _kernel_hook in backend.kernel_hooks:
+            backend.kernel_hooks.remove(_kernel_hook)
 
     # ----- recording --------------------------------------------------------------------
     def _hook(self, event: str, name: str, info: Any) -> None:

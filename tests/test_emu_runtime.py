@@ -81,7 +81,7 @@ def test_ops_run_through_the_emulator_when_forced(emu):
     def forward_backward():
         minigan.manual_seed(0)
         layer = minigan.nn.Linear(7, 3)
-        loss = minigan.nn.functional.bce_with_logits(layer(minigan.tensor(x)), t)
+        loss = minigan.nn.functional.binary_cross_entropy_with_logits(layer(minigan.tensor(x)), t)
         loss.backward()
         return loss.numpy(), layer.weight.grad.numpy()
 

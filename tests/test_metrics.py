@@ -24,7 +24,6 @@ from minigan.metrics import (
     check_images,
     classifier_outputs,
     classifier_score,
-    cross_entropy,
     default_classifier,
     evaluate_images,
     feature_stats,
@@ -201,23 +200,6 @@ def test_bad_inputs_give_clear_errors():
         label_accuracy(good, np.zeros(4, np.float32), classifier=fake)
     with pytest.raises(ValueError, match="reference must be"):
         evaluate_images(good, classifier=fake, reference="validation")
-
-
-def test_cross_entropy_matches_torch():
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(4)
-    z = rng.standard_normal((7, 10)) * 5
-    y = rng.integers(0, 10, 7)
-    t = minigan.tensor(z, requires_grad=True)
-    loss = cross_entropy(t, y)
-    loss.backward()
-    tz = torch.tensor(z, requires_grad=True)
-    tl = torch.nn.functional.cross_entropy(tz, torch.tensor(y))
-    tl.backward()
-    assert loss.item() == pytest.approx(tl.item(), rel=1e-12)
-    np.testing.assert_allclose(t.grad.numpy(), tz.grad.numpy(), rtol=1e-10, atol=1e-14)
-    with pytest.raises(ValueError, match="labels must be in 0..9"):
-        cross_entropy(t, np.full(7, 10))
 
 
 # ----- the committed classifier on real data ---------------------------------------------------

@@ -734,7 +734,7 @@ def _pred_and_target(torch, shape=(4, 5), seed=0, low=0.0, high=1.0):
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_bce_on_probabilities_matches_torch(torch, reduction):
     p, pt, t_np, tt = _pred_and_target(torch, low=0.02, high=0.98)
-    loss = F.bce(p, t_np, reduction=reduction)
+    loss = F.binary_cross_entropy(p, t_np, reduction=reduction)
     lt = torch.nn.functional.binary_cross_entropy(pt, tt, reduction=reduction)
     close(loss, lt, what="bce")
     g = rng(3).standard_normal(loss.shape)
@@ -748,7 +748,7 @@ def test_bce_at_zero_and_one_is_finite_and_clamped_like_torch(torch):
     t_np = np.array([[0.0, 1.0, 1.0, 0.0, 1.0, 0.3]])
     for dtype in (np.float64, np.float32):
         p = Tensor(p_np, dtype=dtype, requires_grad=True)
-        loss = F.bce(p, t_np, reduction="none")
+        loss = F.binary_cross_entropy(p, t_np, reduction="none")
         lt = torch.nn.functional.binary_cross_entropy(
             torch.tensor(p_np, dtype=torch.float64), torch.tensor(t_np), reduction="none"
         )
@@ -760,19 +760,19 @@ def test_bce_at_zero_and_one_is_finite_and_clamped_like_torch(torch):
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_bce_with_logits_matches_torch(torch, reduction):
     x, xt, t_np, tt = _pred_and_target(torch, low=-30, high=30)
-    loss = F.bce_with_logits(x, t_np, reduction=reduction)
+    loss = F.binary_cross_entropy_with_logits(x, t_np, reduction=reduction)
     lt = torch.nn.functional.binary_cross_entropy_with_logits(xt, tt, reduction=reduction)
-    close(loss, lt, what="bce_with_logits")
+    close(loss, lt, what="binary_cross_entropy_with_logits")
     g = rng(3).standard_normal(loss.shape)
     loss.backward(g)
     lt.backward(torch.tensor(g))
-    close(x.grad, xt.grad, what="bce_with_logits grad")
+    close(x.grad, xt.grad, what="binary_cross_entropy_with_logits grad")
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_mse_matches_torch(torch, reduction):
     x, xt, t_np, tt = _pred_and_target(torch, shape=(3, 2, 4), low=-2, high=2)
-    loss = F.mse(x, Tensor(t_np), reduction=reduction)
+    loss = F.mse_loss(x, Tensor(t_np), reduction=reduction)
     lt = torch.nn.functional.mse_loss(xt, tt, reduction=reduction)
     close(loss, lt, what="mse")
     g = rng(3).standard_normal(loss.shape)
@@ -799,8 +799,13 @@ def test_gaussian_kl_matches_numpy_formula(reduction, shape):
 
 def test_loss_shape_mismatch_and_bad_reduction_raise():
     pred = minigan.zeros(4, 1)
-    for fn in (F.mse, F.bce, F.bce_with_logits, F.gaussian_kl):
+    for fn in (
+        F.mse_loss,
+        F.binary_cross_entropy,
+        F.binary_cross_entropy_with_logits,
+        F.gaussian_kl,
+    ):
         with pytest.raises(ValueError, match="no broadcasting"):
             fn(pred, np.zeros(4))
     with pytest.raises(ValueError, match="reduction"):
-        F.mse(pred, np.zeros((4, 1)), reduction="avg")
+        F.mse_loss(pred, np.zeros((4, 1)), reduction="avg")

@@ -169,7 +169,7 @@ def test_updates_record_no_graph():
         optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
         optim.Adam(model.parameters()),
     ):
-        F.mse(model(minigan.randn(4, 3)), np.zeros((4, 2), np.float32)).backward()
+        F.mse_loss(model(minigan.randn(4, 3)), np.zeros((4, 2), np.float32)).backward()
         opt.step()
         for p in model.parameters():
             assert isinstance(p, nn.Parameter) and p.is_leaf and p.grad_fn is None
@@ -190,7 +190,7 @@ def test_whole_training_steps_match_torch(torch):
     for _ in range(4):
         x, t = r.standard_normal((16, 5)), (r.uniform(size=(16, 1)) > 0.5).astype(np.float64)
         opt.zero_grad()
-        loss = F.bce_with_logits(mg(Tensor(x)), t)
+        loss = F.binary_cross_entropy_with_logits(mg(Tensor(x)), t)
         loss.backward()
         opt.step()
         topt.zero_grad()

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import nn, ops
+from .. import nn
 from ..random import get_rng_state, set_rng_state
 from ..tensor import Tensor
 
@@ -46,7 +46,6 @@ __all__ = [
     "WEIGHTS_SHA256",
     "ClassifierWeightsError",
     "MNISTClassifier",
-    "cross_entropy",
     "file_sha256",
     "load_classifier",
     "preprocess",
@@ -149,33 +148,6 @@ def preprocess(images: np.ndarray) -> np.ndarray:
     if images.dtype != np.uint8:
         raise TypeError(f"preprocess: expected uint8 pixels, got {images.dtype}")
     return (images.reshape(len(images), 1, 28, 28).astype(np.float32)) * np.float32(1 / 255)
-
-
-def cross_entropy(logits: Tensor, labels: Any) -> Tensor:
-    """Mean softmax cross-entropy, a composition of minigan ops (autograd derives backward).
-
-    With the log-softmax log p_k = z_k - m - log Σ_j e^{z_j - m} (m = max_j z_j, a constant
-    shift for stability: it cancels, so no gradient flows through it),
-
-        L = -(1/N) Σ_n log p_{n, y_n},        dL/dz_{n,k} = (p_{n,k} - [k = y_n]) / N.
-
-    `labels` are integers (N,) in 0..K-1 (a NumPy array or an integer Tensor).
-    """
-    if logits.ndim != 2:
-        raise ValueError(f"cross_entropy: logits must be (N, K), got shape {logits.shape}")
-    n, k = logits.shape
-    y = np.asarray(labels.numpy() if isinstance(labels, Tensor) else labels)
-    if y.shape != (n,) or y.dtype.kind not in "iu":
-        raise ValueError(
-            f"cross_entropy: labels must be integers of shape ({n},), got {y.dtype} {y.shape}"
-        )
-    if n and (int(y.min()) < 0 or int(y.max()) >= k):
-        raise ValueError(f"cross_entropy: labels must be in 0..{k - 1}")
-    m = Tensor(logits.data.max(axis=1, keepdims=True), device=logits.device)  # constant
-    z = logits - m
-    log_p = z - ops.log(ops.sum(ops.exp(z), axis=1, keepdims=True))
-    one_hot = Tensor(np.eye(k, dtype=logits.dtype)[y], device=logits.device)
-    return ops.sum(log_p * one_hot) * (-1.0 / n)
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -224,15 +224,14 @@ class GANTrainer:
             self.opt_d.zero_grad()
             logits_real = _call(self.D, real, labels)
             logits_fake = _call(self.D, fake.detach(), fake_labels)
-            d_loss = F.bce_with_logits(logits_real, real_target) + F.bce_with_logits(
-                logits_fake, fake_target
-            )
+            bce = F.binary_cross_entropy_with_logits
+            d_loss = bce(logits_real, real_target) + bce(logits_fake, fake_target)
             d_loss.backward()
             self.opt_d.step()
         self.opt_g.zero_grad()
         with frozen(self.D):
             logits_gen = _call(self.D, fake, fake_labels)
-            g_loss = F.bce_with_logits(logits_gen, ones)
+            g_loss = F.binary_cross_entropy_with_logits(logits_gen, ones)
             g_loss.backward()
         self.opt_g.step()
         if self.ema is not None:

@@ -122,6 +122,6 @@ def vae_loss(logits: Tensor, x: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
     KL = -1/2 Σ (1 + logvar - mu² - exp(logvar)).
     """
     n = x.shape[0]
-    recon = F.bce_with_logits(logits, x, reduction="sum")
+    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
     kl = F.gaussian_kl(mu, logvar, reduction="sum")
     return (recon + kl) / n

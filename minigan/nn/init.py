@@ -105,15 +105,18 @@ def dcgan_init_(module: Any) -> Any:
     Conv2d / ConvTranspose2d / Linear: W ~ N(0, 0.02²), b = 0.
     BatchNorm1d/2d: γ ~ N(1, 0.02²), β = 0.
     Returns `module`.
-    """
-    from .layers import Conv2d, ConvTranspose2d, Linear, _BatchNorm  # noqa: PLC0415 - cycle
 
+    The layers say which rule applies with a class attribute, ``dcgan_role`` ("weight" or
+    "norm"; layers without it are left as they are), so this module needs no import of
+    nn.layers (which imports it: the import goes one way only).
+    """
     for m in module.modules():
-        if isinstance(m, Conv2d | ConvTranspose2d | Linear):
+        role = getattr(type(m), "dcgan_role", None)
+        if role == "weight":
             normal_(m.weight, 0.0, 0.02)
             if m.bias is not None:
                 zeros_(m.bias)
-        elif isinstance(m, _BatchNorm) and m.affine:
+        elif role == "norm" and m.affine:
             normal_(m.weight, 1.0, 0.02)
             zeros_(m.bias)
     return module

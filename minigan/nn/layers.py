@@ -1,7 +1,10 @@
 # minigan/nn/layers.py: the layers the GAN/VAE models are built from. Each holds its
 # Parameters (PyTorch layouts and default initialisation) and calls one op from
 # minigan.ops in forward: Linear (fused activation), Conv2d, ConvTranspose2d,
-# BatchNorm1d/2d, activations, Dropout, Flatten, Unflatten.
+# BatchNorm1d/2d, activations, Dropout, Flatten, Unflatten, Embedding; Softmax, LogSoftmax
+# and the loss modules (CrossEntropyLoss, NLLLoss, MSELoss, L1Loss) over nn.functional.
+# Dropout2d, MaxPool2d, AvgPool2d and Upsample (for conv nets) follow Dropout.
+# GELU, SiLU, ELU, LogSigmoid and Hardtanh (activations that are not fused) come last.
 from __future__ import annotations
 
 import math
@@ -35,6 +38,23 @@ def _check_input(x: Any, layer: Module, ok: bool, expected: str) -> None:
         raise ValueError(f"{_short_repr(layer)}: expected {expected}, got shape {x.shape}")
 
 
+def _check_groups(layer: str, groups: Any, in_channels: int, out_channels: int) -> int:
+    """groups as an int >= 1 that divides both channel counts (PyTorch's rule)."""
+    if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1:
+        raise ValueError(f"{layer}: groups must be a positive int, got {groups!r}")
+    for what, n in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if n % int(groups):
+            raise ValueError(f"{layer}: {what} ({n}) must be divisible by groups ({groups})")
+    return int(groups)
+
+
+def _dilation_groups_repr(dilation: tuple[int, int], groups: int) -> str:
+    """The text ", dilation=..., groups=..." for the non-default values only (as PyTorch's repr), so
+    reprs of ordinary layers (recorded in checkpoints' metadata) stay unchanged."""
+    text = "" if dilation == (1, 1) else f", dilation={dilation}"
+    return text + ("" if groups == 1 else f", groups={groups}")
+
+
 def _short_repr(layer: Module) -> str:
     short = getattr(layer, "short_repr", layer.extra_repr)
     return f"{type(layer).__name__}({short()})"
@@ -50,6 +70,8 @@ class Linear(Module):
 
     Init (PyTorch's default): W and b ~ U(-1/√in_features, 1/√in_features).
     """
+
+    dcgan_role = "weight"  # how nn.init.dcgan_init_ initialises it
 
     def __init__(
         self,
@@ -105,10 +127,13 @@ class Linear(Module):
 class Conv2d(Module):
     """2-d convolution (cross-correlation), NCHW.
 
-    y[n, o] = b[o] + Σ_c x[n, c] ⋆ W[o, c] with W of shape (out, in, kh, kw), stride s and
-    zero padding p: H_out = (H + 2p - kh) // s + 1.
-    Init (PyTorch's default): W and b ~ U(±1/√fan_in), fan_in = in·kh·kw.
+    y[n, o] = b[o] + Σ_c x[n, c] ⋆ W[o, c] with W of shape (out, in/groups, kh, kw), stride
+    s, zero padding p and dilation d: H_out = (H + 2p - d·(kh-1) - 1) // s + 1. With groups
+    g, output channel o sees only the in/g input channels of its group (ops.conv2d).
+    Init (PyTorch's default): W and b ~ U(±1/√fan_in), fan_in = (in/g)·kh·kw.
     """
+
+    dcgan_role = "weight"  # how nn.init.dcgan_init_ initialises it
 
     def __init__(
         self,
@@ -117,6 +142,8 @@ class Conv2d(Module):
         kernel_size: Any,
         stride: Any = 1,
         padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
         bias: bool = True,
     ) -> None:
         super().__init__()
@@ -124,8 +151,10 @@ class Conv2d(Module):
         self.kernel_size = _pair(kernel_size, "Conv2d", "kernel_size")
         self.stride = _pair(stride, "Conv2d", "stride")
         self.padding = _pair(padding, "Conv2d", "padding")
+        self.dilation = _pair(dilation, "Conv2d", "dilation")
+        self.groups = _check_groups("Conv2d", groups, self.in_channels, self.out_channels)
         kh, kw = self.kernel_size
-        self.weight = Parameter(zeros(out_channels, in_channels, kh, kw))
+        self.weight = Parameter(zeros(out_channels, in_channels // self.groups, kh, kw))
         self.bias = Parameter(zeros(out_channels)) if bias else None
         self.reset_parameters()
 
@@ -142,25 +171,37 @@ class Conv2d(Module):
             x.ndim == 4 and x.shape[1] == self.in_channels,
             f"input (N, {self.in_channels}, H, W)",
         )
-        return ops.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+        return ops.conv2d(
+            x,
+            self.weight,
+            self.bias,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            groups=self.groups,
+        )
 
     def short_repr(self) -> str:
         return f"{self.in_channels} -> {self.out_channels}, kernel_size={self.kernel_size}"
 
     def extra_repr(self) -> str:
         return (
-            f"{self.short_repr()}, stride={self.stride}, padding={self.padding}, "
-            f"bias={self.bias is not None}"
+            f"{self.short_repr()}, stride={self.stride}, padding={self.padding}"
+            f"{_dilation_groups_repr(self.dilation, self.groups)}, bias={self.bias is not None}"
         )
 
 
 class ConvTranspose2d(Module):
     """Transposed 2-d convolution (the adjoint of Conv2d), NCHW, PyTorch semantics.
 
-    W has shape (in, out, kh, kw); H_out = (H - 1)·s - 2p + kh + output_padding.
+    W has shape (in, out/groups, kh, kw); H_out = (H - 1)·s - 2p + d·(kh - 1) + output_padding
+    + 1 with dilation d; output_padding must be smaller than the stride or the dilation.
+    Argument order as PyTorch's (groups before bias, dilation after it).
     Init (PyTorch's default): U(±1/√fan_in) where PyTorch computes fan_in from weight
-    dim 1, i.e. fan_in = out·kh·kw.
+    dim 1, i.e. fan_in = (out/groups)·kh·kw.
     """
+
+    dcgan_role = "weight"  # how nn.init.dcgan_init_ initialises it
 
     def __init__(
         self,
@@ -170,7 +211,9 @@ class ConvTranspose2d(Module):
         stride: Any = 1,
         padding: Any = 0,
         output_padding: Any = 0,
+        groups: int = 1,
         bias: bool = True,
+        dilation: Any = 1,
     ) -> None:
         super().__init__()
         name = "ConvTranspose2d"
@@ -179,13 +222,16 @@ class ConvTranspose2d(Module):
         self.stride = _pair(stride, name, "stride")
         self.padding = _pair(padding, name, "padding")
         self.output_padding = _pair(output_padding, name, "output_padding")
-        if any(op >= s for op, s in zip(self.output_padding, self.stride, strict=True)):
+        self.dilation = _pair(dilation, name, "dilation")
+        self.groups = _check_groups(name, groups, self.in_channels, self.out_channels)
+        limit = tuple(max(s, d) for s, d in zip(self.stride, self.dilation, strict=True))
+        if any(op >= m for op, m in zip(self.output_padding, limit, strict=True)):
             raise ValueError(
                 f"{name}: output_padding {self.output_padding} must be smaller than the "
-                f"stride {self.stride}"
+                f"stride {self.stride} or the dilation {self.dilation}"
             )
         kh, kw = self.kernel_size
-        self.weight = Parameter(zeros(in_channels, out_channels, kh, kw))
+        self.weight = Parameter(zeros(in_channels, out_channels // self.groups, kh, kw))
         self.bias = Parameter(zeros(out_channels)) if bias else None
         self.reset_parameters()
 
@@ -209,6 +255,8 @@ class ConvTranspose2d(Module):
             stride=self.stride,
             padding=self.padding,
             output_padding=self.output_padding,
+            groups=self.groups,
+            dilation=self.dilation,
         )
 
     def short_repr(self) -> str:
@@ -217,7 +265,8 @@ class ConvTranspose2d(Module):
     def extra_repr(self) -> str:
         return (
             f"{self.short_repr()}, stride={self.stride}, padding={self.padding}, "
-            f"output_padding={self.output_padding}, bias={self.bias is not None}"
+            f"output_padding={self.output_padding}"
+            f"{_dilation_groups_repr(self.dilation, self.groups)}, bias={self.bias is not None}"
         )
 
 
@@ -231,6 +280,8 @@ class _BatchNorm(Module):
     (momentum = 1 / num_batches_tracked). Eval: the running statistics replace the batch
     ones. With ``track_running_stats=False`` batch statistics are used in both modes.
     """
+
+    dcgan_role = "norm"  # how nn.init.dcgan_init_ initialises it
 
     expected_ndim = 0
     layout = ""
@@ -373,6 +424,133 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
+class Dropout2d(Module):
+    """Channel dropout (F.dropout2d): in training each channel map x[n, c] is zeroed as a
+    whole with probability p and the others scaled by 1/(1-p); in eval, y = x."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        F.check_dropout_p(p, "Dropout2d")
+        self.p = float(p)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout2d(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class MaxPool2d(Module):
+    """2-d max pooling (ops.max_pool2d): the maximum of each kh x kw window (stride defaults
+    to kernel_size), on (N, C, H, W) or (C, H, W); the gradient goes to each window's
+    first maximum. With return_indices the forward returns (output, indices)."""
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
+
+    def forward(self, x: Tensor) -> Any:
+        return ops.max_pool2d(
+            x,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            ceil_mode=self.ceil_mode,
+            return_indices=self.return_indices,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class AvgPool2d(Module):
+    """2-d average pooling (ops.avg_pool2d): the mean of each kh x kw window (stride defaults
+    to kernel_size), padding counted in the divisor unless count_include_pad=False."""
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding, self.ceil_mode = padding, bool(ceil_mode)
+        self.count_include_pad, self.divisor_override = bool(count_include_pad), divisor_override
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.avg_pool2d(
+            x,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            ceil_mode=self.ceil_mode,
+            count_include_pad=self.count_include_pad,
+            divisor_override=self.divisor_override,
+        )
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class Upsample(Module):
+    """Resize by `scale_factor` or to `size` (F.interpolate); only mode="nearest", whose
+    backward sums each source pixel's copies."""
+
+    def __init__(
+        self,
+        size: Any = None,
+        scale_factor: Any = None,
+        mode: str = "nearest",
+        align_corners: bool | None = None,
+        recompute_scale_factor: bool | None = None,
+    ) -> None:
+        super().__init__()
+        if mode != "nearest":
+            raise NotImplementedError(
+                f"Upsample: mode={mode!r} is not implemented; minigan has only mode='nearest'"
+            )
+        self.size, self.mode, self.align_corners = size, mode, align_corners
+        self.scale_factor = (
+            float(scale_factor) if isinstance(scale_factor, int | float) else scale_factor
+        )
+        self.recompute_scale_factor = recompute_scale_factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(
+            x,
+            self.size,
+            self.scale_factor,
+            self.mode,
+            self.align_corners,
+            recompute_scale_factor=self.recompute_scale_factor,
+        )
+
+    def extra_repr(self) -> str:
+        what = f"size={self.size}" if self.scale_factor is None else ""
+        what = what or f"scale_factor={self.scale_factor}"
+        return f"{what}, mode={self.mode!r}"
+
+
 class Flatten(Module):
     """Merge dimensions start_dim..end_dim into one ((N, C, H, W) -> (N, C·H·W) by default)."""
 
@@ -421,3 +599,244 @@ class Unflatten(Module):
 
     def extra_repr(self) -> str:
         return self.short_repr()
+
+
+class Embedding(Module):
+    """A lookup table: y[p, :] = weight[x[p], :] for an integer tensor x, with weight of
+    shape (num_embeddings, embedding_dim); y has shape x.shape + (embedding_dim,).
+
+    The row `padding_idx` (if given) starts at 0 and receives no gradient (F.embedding).
+    Init (PyTorch's default): weight ~ N(0, 1).
+    """
+
+    def __init__(
+        self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None
+    ) -> None:
+        super().__init__()
+        if num_embeddings <= 0 or embedding_dim <= 0:
+            raise ValueError(
+                f"Embedding: sizes must be positive, got {num_embeddings} x {embedding_dim}"
+            )
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        self.padding_idx = F._embedding_padding_idx("Embedding", padding_idx, num_embeddings)
+        self.weight = Parameter(zeros(self.num_embeddings, self.embedding_dim))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """weight ~ N(0, 1), then the padding row set to 0 (as PyTorch)."""
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.embedding(x, self.weight, self.padding_idx)
+
+    def short_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+    def extra_repr(self) -> str:
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return self.short_repr() + pad
+
+
+class Softmax(Module):
+    """y = softmax(x) along `dim` (ops.softmax: y_i = e^{x_i} / Σ_j e^{x_j}, stable).
+
+    `dim` is required: PyTorch's implicit choice (dim=None) is deprecated there.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
+            raise TypeError(f"Softmax: dim must be an int, got {dim!r}")
+        self.dim = int(dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.softmax(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """y = log_softmax(x) along `dim` (ops.log_softmax: x_i - log Σ_j e^{x_j}, stable);
+    `dim` is required, as for Softmax."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
+            raise TypeError(f"LogSoftmax: dim must be an int, got {dim!r}")
+        self.dim = int(dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.log_softmax(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+def _loss_reduction(layer: str, reduction: str) -> str:
+    if reduction not in F.REDUCTIONS:
+        raise ValueError(f"{layer}: reduction must be one of {F.REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def _class_weight_buffer(layer: str, weight: Any) -> Tensor | None:
+    """The optional per-class weight of a classification loss as a float tensor (a buffer,
+    saved in state_dict and moved by to(), as in PyTorch)."""
+    if weight is None:
+        return None
+    w = weight if isinstance(weight, Tensor) else Tensor(np.asarray(weight, dtype=np.float32))
+    if w.ndim != 1:
+        raise ValueError(f"{layer}: weight must be 1-d (one weight per class), got {w.shape}")
+    return w
+
+
+class CrossEntropyLoss(Module):
+    """F.cross_entropy(input, target): softmax cross-entropy of logits (N, C, ...) against
+    class indices (N, ...) or class probabilities (the input's shape)."""
+
+    def __init__(
+        self,
+        weight: Any = None,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.register_buffer("weight", _class_weight_buffer("CrossEntropyLoss", weight))
+        self.ignore_index = int(ignore_index)
+        self.reduction = _loss_reduction("CrossEntropyLoss", reduction)
+        if not 0.0 <= float(label_smoothing) <= 1.0:
+            raise ValueError(
+                f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing!r}"
+            )
+        self.label_smoothing = float(label_smoothing)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+        return F.cross_entropy(
+            input,
+            target,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+        )
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"
+
+
+class NLLLoss(Module):
+    """F.nll_loss(input, target): negative log-likelihood of class indices, given
+    log-probabilities (N, C, ...) (e.g. the output of LogSoftmax(dim=1))."""
+
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean"):
+        super().__init__()
+        self.register_buffer("weight", _class_weight_buffer("NLLLoss", weight))
+        self.ignore_index = int(ignore_index)
+        self.reduction = _loss_reduction("NLLLoss", reduction)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+        return F.nll_loss(
+            input,
+            target,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+        )
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+class MSELoss(Module):
+    """F.mse_loss(input, target): (input - target)², reduced by mean, sum or none."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = _loss_reduction("MSELoss", reduction)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+        return F.mse_loss(input, target, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+class L1Loss(Module):
+    """F.l1_loss(input, target): |input - target|, reduced by mean, sum or none."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = _loss_reduction("L1Loss", reduction)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+        return F.l1_loss(input, target, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+# ----- activations that Sequential does not fuse into a Linear (no fused_act) -----------
+class GELU(Module):
+    """y = x·Φ(x) (Φ the standard normal CDF); approximate="tanh" uses the tanh form."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.gelu(x, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """y = x·σ(x)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.silu(x)
+
+
+class ELU(Module):
+    """y = x for x > 0, alpha·(e^x - 1) otherwise."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.elu(x, alpha=self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class LogSigmoid(Module):
+    """y = log σ(x), computed without overflow."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.logsigmoid(x)
+
+
+class Hardtanh(Module):
+    """y = min(max(x, min_val), max_val); gradient 0 at and beyond the bounds."""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
+        super().__init__()
+        self.min_val, self.max_val = float(min_val), float(max_val)
+        if self.min_val > self.max_val:
+            raise ValueError(
+                f"Hardtanh: min_val cannot be greater than max_val "
+                f"(got {self.min_val} > {self.max_val})"
+            )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}"

@@ -1,14 +1,48 @@
-# The differentiable ops, and the Tensor operators/methods that call them.
+# The differentiable ops (Tensor's operators and methods, in tensor.py, call them by name
+# through this module, which hands itself over with tensor.bind_ops at the bottom).
 # Primitive ops (elementwise, reduction, shape, linalg, activation) have backward written in
 # array math; fused ops (linear_act, conv2d, conv_transpose2d, batch_norm,
 # binary_cross_entropy_with_logits) call the kernel contract of minigan.backend.
 from __future__ import annotations
 
-from typing import Any
+import sys as _sys
 
-from ..tensor import Tensor
-from .activation import leaky_relu, relu, sigmoid, softplus, tanh
-from .elementwise import abs, add, clip, div, exp, log, maximum, minimum, mul, neg, pow, sqrt, sub
+from .. import tensor as _tensor
+from .activation import (
+    elu,
+    gelu,
+    hardtanh,
+    leaky_relu,
+    logsigmoid,
+    relu,
+    sigmoid,
+    silu,
+    softplus,
+    tanh,
+)
+from .comparison import eq, ge, gt, le, lt, ne, where
+from .elementwise import (
+    abs,
+    add,
+    clamp,
+    clip,
+    cos,
+    div,
+    exp,
+    floor,
+    log,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    pow,
+    rsqrt,
+    sign,
+    sin,
+    sqrt,
+    square,
+    sub,
+)
 from .fused import (
     batch_norm,
     binary_cross_entropy_with_logits,
@@ -17,12 +51,50 @@ from .fused import (
     linear_act,
 )
 from .linalg import matmul
-from .reduction import max, mean, sum
-from .shape import concat, flatten, getitem, permute, reshape, stack, transpose
+from .pooling import avg_pool2d, max_pool2d, upsample_nearest
+from .reduction import (
+    amax,
+    amin,
+    argmax,
+    argmin,
+    cumsum,
+    logsumexp,
+    max,
+    mean,
+    min,
+    prod,
+    std,
+    sum,
+    var,
+)
+from .shape import (
+    broadcast_to,
+    cat,
+    chunk,
+    concat,
+    expand,
+    flatten,
+    flip,
+    gather,
+    getitem,
+    one_hot,
+    pad,
+    permute,
+    reshape,
+    setitem,
+    split,
+    squeeze,
+    stack,
+    to_copy,
+    transpose,
+    unsqueeze,
+)
+from .softmax import log_softmax, softmax
 
 __all__ = [
     "abs",
     "add",
+    "avg_pool2d",
     "batch_norm",
     "binary_cross_entropy_with_logits",
     "clip",
@@ -38,6 +110,7 @@ __all__ = [
     "log",
     "matmul",
     "max",
+    "max_pool2d",
     "maximum",
     "mean",
     "minimum",
@@ -55,72 +128,57 @@ __all__ = [
     "sum",
     "tanh",
     "transpose",
+    "upsample_nearest",
+    # reductions and the softmax family of issue 12
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
+    "cumsum",
+    "log_softmax",
+    "logsumexp",
+    "min",
+    "prod",
+    "softmax",
+    "std",
+    "var",
+    # shape and indexing ops of issue 12
+    "broadcast_to",
+    "cat",
+    "chunk",
+    "expand",
+    "flip",
+    "gather",
+    "one_hot",
+    "pad",
+    "setitem",
+    "split",
+    "squeeze",
+    "unsqueeze",
+    # elementwise math, activations, comparisons and where of issue 12
+    "clamp",
+    "cos",
+    "elu",
+    "eq",
+    "floor",
+    "ge",
+    "gelu",
+    "gt",
+    "hardtanh",
+    "le",
+    "logsigmoid",
+    "lt",
+    "ne",
+    "rsqrt",
+    "sign",
+    "silu",
+    "sin",
+    "square",
+    "where",
 ]
 
 
-def _install_tensor_methods() -> None:
-    """Give Tensor its operators (+, -, *, /, **, @, [], unary -) and op methods."""
-
-    def rsub(self: Tensor, other: Any) -> Tensor:
-        return sub(other, self)
-
-    def rdiv(self: Tensor, other: Any) -> Tensor:
-        return div(other, self)
-
-    def rpow(self: Tensor, other: Any) -> Tensor:
-        return pow(other, self)
-
-    def rmatmul(self: Tensor, other: Tensor) -> Tensor:
-        return matmul(other, self)
-
-    def view(self: Tensor, *shape: Any) -> Tensor:
-        return reshape(self, *shape)
-
-    def mT(self: Tensor) -> Tensor:  # noqa: N802 - matches the PyTorch/NumPy name
-        return transpose(self, -2, -1)
-
-    methods = {
-        "__add__": add,
-        "__radd__": add,
-        "__sub__": sub,
-        "__rsub__": rsub,
-        "__mul__": mul,
-        "__rmul__": mul,
-        "__truediv__": div,
-        "__rtruediv__": rdiv,
-        "__pow__": pow,
-        "__rpow__": rpow,
-        "__matmul__": matmul,
-        "__rmatmul__": rmatmul,
-        "__neg__": neg,
-        "__getitem__": getitem,
-        "__abs__": abs,
-        "exp": exp,
-        "log": log,
-        "sqrt": sqrt,
-        "abs": abs,
-        "clip": clip,
-        "maximum": maximum,
-        "minimum": minimum,
-        "sum": sum,
-        "mean": mean,
-        "max": max,
-        "reshape": reshape,
-        "view": view,
-        "permute": permute,
-        "transpose": transpose,
-        "flatten": flatten,
-        "matmul": matmul,
-        "relu": relu,
-        "leaky_relu": leaky_relu,
-        "tanh": tanh,
-        "sigmoid": sigmoid,
-        "softplus": softplus,
-    }
-    for name, fn in methods.items():
-        setattr(Tensor, name, fn)
-    Tensor.T = property(mT)
-    Tensor.mT = property(mT)
-
-
-_install_tensor_methods()
+# Tensor's operators and methods (written out in minigan/tensor.py) call the ops through
+# this module: hand it over once. Attributes are looked up at call time, so ops imported
+# above after this line was written are found too.
+_tensor.bind_ops(_sys.modules[__name__])

@@ -1,12 +1,16 @@
-# Helpers shared by the op files: turning operands into tensors, checking devices, and
-# summing a broadcast gradient back to an input's shape.
+# Helpers shared by the op files: turning operands into tensors, checking devices, summing
+# a broadcast gradient back to an input's shape, and the one rule for dims
+# (normalize_axes / normalize_dim / reduction_dims) and for dtypes (result_dtype,
+# float_operands). docs/tensor-rules.md states the rules these implement.
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor
+from .. import backend
+from ..device import device_of
+from ..tensor import DEFAULT_DTYPE, Tensor
 
 
 def as_tensor_like(value: Any, like: Tensor) -> Tensor:
@@ -17,6 +21,12 @@ def as_tensor_like(value: Any, like: Tensor) -> Tensor:
     if dtype.kind != "f" and isinstance(value, float):
         dtype = np.dtype(np.float32)  # int tensor * 2.5 must not truncate 2.5
     return Tensor(value, dtype=dtype, device=like.device)
+
+
+def kernel_for(name: str, array: Any) -> Any:
+    """The kernel contract function `name` for the device and dtype of `array`
+    (minigan.backend.kernel; the ops' one way to reach a kernel)."""
+    return backend.kernel(name, device_of(array), array.dtype)
 
 
 def check_same_device(op: str, *tensors: Tensor) -> None:
@@ -53,15 +63,190 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
     return grad
 
 
-def normalize_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
-    """Axis argument (None, int, tuple) as a sorted tuple of non-negative ints (None = all)."""
+class DimError(IndexError, ValueError):
+    """A dim argument outside the tensor's dims.
+
+    An IndexError, as in PyTorch ("Dimension out of range"), and also a ValueError, which
+    is what minigan raised before the rule was unified (so ``except ValueError`` still works).
+    """
+
+
+def normalize_axes(axis: Any, ndim: int, op: str, name: str = "dim") -> tuple[int, ...] | None:
+    """A dim argument (None, int, or a tuple/list of ints) as a sorted tuple of
+    non-negative ints; None means every dim and is returned as None.
+
+    The one rule for dims (PyTorch's): valid dims are -ndim..ndim-1, a 0-d tensor accepts
+    0 and -1, anything else raises DimError (an IndexError) naming the op, the dim and the
+    valid range; a dim given twice raises ValueError. `name` is the argument's name in the
+    message ("dim", or "axis" where the caller used the NumPy-style alias).
+    """
     if axis is None:
         return None
+    if isinstance(axis, bool) or not isinstance(axis, int | np.integer | tuple | list):
+        raise TypeError(f"{op}: {name} must be an int or a tuple of ints, got {axis!r}")
     axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    span = max(ndim, 1)  # a 0-d tensor behaves as if it had one dim
     out = []
     for a in axes:
+        if isinstance(a, bool) or not isinstance(a, int | np.integer):
+            raise TypeError(f"{op}: {name} must contain ints, got {a!r} in {axis!r}")
         a = int(a)
-        if not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"{op}: axis {a} is out of range for a {ndim}-d tensor")
-        out.append(a % max(ndim, 1))
-    return tuple(sorted(set(out)))
+        if not -span <= a < span:
+            raise DimError(
+                f"{op}: {name} {a} is out of range for a {ndim}-d tensor (Dimension out of "
+                f"range: expected to be in range of [{-span}, {span - 1}], but got {a})"
+            )
+        out.append(a % span)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: {name} {axis!r} names the same dim more than once")
+    return tuple(sorted(out))
+
+
+def normalize_dim(dim: Any, ndim: int, op: str, name: str = "dim") -> int:
+    """One dim argument as a non-negative int, range-checked (PyTorch's rule).
+
+    Valid dims are -ndim..ndim-1; a 0-d tensor accepts 0 and -1 (as PyTorch does).
+    Everything that takes a single dim uses this helper, so an out-of-range dim raises
+    DimError (an IndexError) instead of wrapping around. An op that inserts a dim
+    (stack, unsqueeze) passes ndim + 1.
+    """
+    if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
+        raise TypeError(f"{op}: {name} must be an int, got {type(dim).__name__} {dim!r}")
+    return normalize_axes(int(dim), ndim, op, name)[0]
+
+
+def reduction_dims(
+    op: str, ndim: int, dim: Any, keepdim: Any, axis: Any = None, keepdims: Any = None
+) -> tuple[tuple[int, ...] | None, bool, str]:
+    """The (dims, keepdim, name) of a reduction called with PyTorch's `dim`/`keepdim` or
+    their NumPy-style aliases `axis`/`keepdims` (giving both forms of one is an error).
+
+    `keepdims` is None when not given (`keepdim` is PyTorch's False by default, so only
+    keepdim=True together with keepdims counts as both). `name` is "axis" when the NumPy
+    form was used (for messages).
+    """
+    name = "dim"
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{op}: give dim or its alias axis, not both")
+        dim, name = axis, "axis"
+    if keepdims is not None:
+        if keepdim:
+            raise TypeError(f"{op}: give keepdim or its alias keepdims, not both")
+        keepdim = keepdims
+    return normalize_axes(dim, ndim, op, name), bool(keepdim), name
+
+
+# ----- dtype promotion (PyTorch's rule) -------------------------------------------------
+# Categories: bool < integer < floating. Complex is rejected.
+def _category(dtype: np.dtype) -> int:
+    kind = np.dtype(dtype).kind
+    return {"b": 0, "u": 1, "i": 1, "f": 2}[kind]
+
+
+def _promote(a: np.dtype | None, b: np.dtype | None) -> np.dtype | None:
+    """Two dtypes of one priority class: the higher category wins (int64 with float32 is
+    float32, not NumPy's float64); within a category NumPy's rule (int32+int64 = int64)."""
+    if a is None or b is None:
+        return a if b is None else b
+    ca, cb = _category(a), _category(b)
+    if ca != cb:
+        return np.dtype(a if ca > cb else b)
+    return np.promote_types(a, b)
+
+
+def _combine(higher: np.dtype | None, lower: np.dtype | None) -> np.dtype | None:
+    """A higher-priority class keeps its dtype unless the lower one has a higher category."""
+    if higher is None or lower is None:
+        return higher if lower is None else lower
+    return _promote(higher, lower) if _category(lower) > _category(higher) else np.dtype(higher)
+
+
+def _check_not_complex(op: str, value: Any) -> None:
+    dtype = getattr(value, "dtype", None)
+    if isinstance(value, complex) or (dtype is not None and np.dtype(dtype).kind == "c"):
+        raise TypeError(f"{op}: complex values are not supported (got {value!r:.60})")
+
+
+def _weak_dtype(op: str, value: Any) -> np.dtype:
+    """The dtype a Python/NumPy scalar, list or array operand contributes: bool, int64 or
+    the default float dtype (float32)."""
+    _check_not_complex(op, value)
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        if isinstance(value, bool):
+            return np.dtype(np.bool_)
+        if isinstance(value, int):
+            return np.dtype(np.int64)
+        if isinstance(value, float):
+            return np.dtype(DEFAULT_DTYPE)
+        dtype = np.asarray(value).dtype
+        _check_not_complex(op, np.empty(0, dtype=dtype))
+    kind = np.dtype(dtype).kind
+    if kind == "f":
+        return np.dtype(DEFAULT_DTYPE)
+    if kind in "iu":
+        return np.dtype(np.int64)
+    if kind == "b":
+        return np.dtype(np.bool_)
+    raise TypeError(f"{op}: expected a number, got {type(value).__name__} of dtype {dtype}")
+
+
+def result_dtype(op: str, *operands: Any) -> np.dtype:
+    """The dtype of an elementwise op's result, by PyTorch's promotion rule.
+
+    Operands fall in three priority classes: tensors with dims, 0-d tensors, and "weak"
+    values (Python and NumPy scalars, lists and NumPy arrays: their dtype only counts by
+    category, a float being float32). The highest class present decides, unless a lower
+    class has a higher category (bool < int < float); then that category's dtype is used:
+    int64 tensor + 2.5 -> float32; float32 tensor * 2.0 -> float32; float32 tensor +
+    0-d float64 tensor -> float32; int tensor + float64 tensor -> float64; int32 + int64
+    tensors -> int64. Complex operands raise TypeError naming `op`.
+    """
+    dims = zero = weak = None
+    for value in operands:
+        if isinstance(value, Tensor):
+            _check_not_complex(op, value)
+            if value.ndim > 0:
+                dims = _promote(dims, value.dtype)
+            else:
+                zero = _promote(zero, value.dtype)
+        else:
+            weak = _promote(weak, _weak_dtype(op, value))
+    out = _combine(dims, _combine(zero, weak))
+    assert out is not None, "result_dtype needs at least one operand"
+    return out
+
+
+def cast_operand(value: Any, dtype: np.dtype, like: Tensor) -> Tensor:
+    """`value` (a Tensor, scalar, list or array) as a tensor of `dtype` on like's device.
+
+    A tensor that requires grad is cast with the differentiable `Tensor.to` (its gradient
+    comes back in its own dtype); others are converted without recording anything.
+    """
+    if isinstance(value, Tensor):
+        if value.dtype == dtype:
+            return value
+        if value.requires_grad:
+            return value.to(dtype=dtype)
+        return Tensor._from_op(value.data.astype(dtype), requires_grad=False)
+    return Tensor(value, dtype=dtype, device=like.device)
+
+
+def float_operands(op: str, *tensors: Tensor) -> list[Tensor]:
+    """The inputs of a float-only op, integer/bool tensors promoted to the default float dtype.
+
+    PyTorch's rule: exp, log, sigmoid, softmax... of an integer tensor compute in the
+    default float dtype (float32). Complex dtypes are rejected with the op's name.
+    """
+    out = []
+    for t in tensors:
+        kind = t.dtype.kind
+        if kind == "c":
+            raise TypeError(f"{op}: complex tensors are not supported (got dtype {t.dtype})")
+        if kind in "iub":
+            t = Tensor._from_op(t.data.astype(DEFAULT_DTYPE), requires_grad=False)
+        elif kind != "f":
+            raise TypeError(f"{op}: expected a numeric tensor, got dtype {t.dtype}")
+        out.append(t)
+    return out

@@ -52,7 +52,10 @@ class Adam(Optimizer):
             raise ValueError(f"Adam: invalid weight_decay {self.weight_decay} (must be >= 0)")
 
     def step(self) -> None:
-        """One Adam update of every parameter that has a gradient (in place on p.data)."""
+        """One Adam update of every parameter that has a gradient (in place on p.data); a
+        step with no gradient at all warns once (see Optimizer)."""
+        if not self._any_gradient():
+            return
         groups: dict[tuple[str, Any, int], list[list[Any]]] = {}
         for p, state in zip(self.params, self.state, strict=True):
             if p.grad is None:

@@ -3,6 +3,7 @@
 # (NumPy arrays, so a resumed run continues bit for bit on any device).
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,6 +28,11 @@ class Optimizer:
     attributes, so ``opt.lr = 1e-4`` works) and keep per-parameter state in
     ``self.state[i]``, a dict of arrays on the parameter's device and ints.
     Updates work on the raw arrays (``p.data``), so they never record a graph.
+
+    A parameter whose ``.grad`` is None is skipped by ``step()`` (PyTorch's rule: it may
+    simply not have been used this step). A step in which *no* parameter has a gradient
+    updates nothing and warns, once per optimizer: that is almost always a forgotten
+    ``loss.backward()`` (or a ``zero_grad()`` in the wrong place).
     """
 
     hyperparameters: tuple[str, ...] = ()
@@ -49,6 +55,7 @@ class Optimizer:
             raise ValueError(f"{name}: a parameter appears more than once")
         self.params: list[Parameter] = params
         self.state: list[dict[str, Any]] = [{} for _ in params]
+        self._warned_no_grad = False
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to None (the next backward writes a fresh one)."""
@@ -57,6 +64,23 @@ class Optimizer:
 
     def step(self) -> None:
         raise NotImplementedError
+
+    def _any_gradient(self) -> bool:
+        """True if some parameter has a gradient; else warn (once per optimizer) and
+        return False, so that step() skips the whole update."""
+        if any(p.grad is not None for p in self.params):
+            return True
+        if not self._warned_no_grad:
+            self._warned_no_grad = True
+            warnings.warn(
+                f"{type(self).__name__}.step(): no parameter has a gradient, so nothing was "
+                "updated. Did you forget loss.backward() before step()? (Parameters without "
+                "a gradient are skipped, as in PyTorch; this warning is shown once per "
+                "optimizer.)",
+                UserWarning,
+                stacklevel=3,
+            )
+        return False
 
     def _check_hyperparameters(self) -> None:
         """Raise ValueError for invalid hyper-parameters (subclasses extend)."""

@@ -43,7 +43,10 @@ class SGD(Optimizer):
             raise ValueError("SGD: nesterov=True needs momentum > 0")
 
     def step(self) -> None:
-        """One update of every parameter that has a gradient (in place on p.data)."""
+        """One update of every parameter that has a gradient (in place on p.data); a step
+        with no gradient at all warns once (see Optimizer)."""
+        if not self._any_gradient():
+            return
         for p, state in zip(self.params, self.state, strict=True):
             if p.grad is None:
                 continue

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import no_grad
+from ..autograd import no_grad
 from ..tensor import Tensor, tensor
 from .builders import NUM_CLASSES, gan_num_classes
 

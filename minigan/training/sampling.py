@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import no_grad
+from ..autograd import no_grad
 from ..utils import to_uint8
 
 CHUNK = 1000
