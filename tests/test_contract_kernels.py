@@ -632,6 +632,21 @@ def test_activation_relu_passes_nan_and_leaky_relu_views(ck, cp):
     check(cp, ck.activation_forward(view, "leaky_relu", 0.1), ref, np.float32)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_at_infinities(ck, cp, dtype):
+    """+-inf inputs give the reference's exact values (relu(-inf) = 0, not -inf * 0 = nan),
+    and the gradients read off those outputs are finite."""
+    x = np.array([np.inf, -np.inf, 2.0, -3.0], dtype=dtype)
+    dy = np.array([1.0, 1.0, 1.0, np.inf], dtype=dtype)
+    for act, slope in ACT_SLOPES.items():
+        y = ck.activation_forward(cp.asarray(x), act, slope)
+        y_ref = R.activation_forward(f64(x), act, slope)
+        np.testing.assert_allclose(cp.asnumpy(y), y_ref, rtol=1e-6, err_msg=act)  # inf == inf
+        dx = ck.activation_backward(cp.asarray(dy), y, act, slope)
+        dx_ref = R.activation_backward(f64(dy), f64(cp.asnumpy(y)), act, slope)
+        np.testing.assert_allclose(cp.asnumpy(dx), dx_ref, rtol=1e-6, err_msg=act)
+
+
 def test_activation_rejects_bad_arguments(ck, cp):
     x = cp.asarray(np.zeros((2, 3), dtype=np.float32))
     with pytest.raises(ValueError, match="activation_forward: unknown activation 'gelu'"):

@@ -184,7 +184,7 @@ def _act(z, code, slope):
     through, as np.maximum(z, 0)) and leaky_relu (code 2); any other code leaves z (tanh and
     sigmoid run in NumPy's vectorised ufuncs afterwards, see linear_act_forward)."""
     if code == 1:
-        return z if (z > 0 or z != z) else z * 0
+        return z if (z > 0 or z != z) else 0.0
     if code == 2:
         return z if z > 0 else z * slope
     return z
@@ -194,7 +194,7 @@ def _act(z, code, slope):
 def _act_grad(dy, y, code, slope):
     """dz = dy * act'(z), read off the saved output y."""
     if code == 1:
-        return dy if y > 0 else dy * 0
+        return dy if y > 0 else 0.0
     if code == 2:
         return dy if y > 0 else dy * slope
     if code == 3:
@@ -221,7 +221,7 @@ def _act_flat(x, y, code, slope):
     if code == 1:
         for i in prange(x.size):
             v = x[i]
-            y[i] = v if (v > 0 or v != v) else v * 0
+            y[i] = v if (v > 0 or v != v) else 0.0
     else:
         for i in prange(x.size):
             v = x[i]
@@ -242,7 +242,7 @@ def _act_grad_flat(dy, y, dx, code, slope):
     vectorises; the switch is outside the loops)."""
     if code == 1:
         for i in prange(dy.size):
-            dx[i] = dy[i] if y[i] > 0 else dy[i] * 0
+            dx[i] = dy[i] if y[i] > 0 else 0.0
     elif code == 2:
         for i in prange(dy.size):
             dx[i] = dy[i] if y[i] > 0 else dy[i] * slope
