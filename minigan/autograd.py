@@ -78,9 +78,10 @@ class Context:
 
 class Node:
     """One recorded op application: the function, its context, its input tensors and their
-    versions when the op ran (an in-place write, t[i] = v, bumps a tensor's version; a
-    backward through a node whose input has changed since would use stale or overwritten
-    values, so it raises instead, see check_versions)."""
+    versions when the op ran (an in-place write, t[i] = v or an optimizer step, bumps the
+    version counter shared by every tensor aliasing the written buffer; a backward through
+    a node whose input has changed since would use stale or overwritten values, so it
+    raises instead, see check_versions)."""
 
     __slots__ = ("function", "ctx", "parents", "versions", "freed")
 
@@ -88,7 +89,7 @@ class Node:
         self.function = function
         self.ctx = ctx
         self.parents = parents
-        self.versions = tuple(p._version for p in parents)
+        self.versions = tuple(p._version_counter.value for p in parents)
         self.freed = False
 
     def check_versions(self) -> None:
@@ -99,13 +100,15 @@ class Node:
         the written tensor would flow through the write as well, giving wrong numbers.
         """
         for i, (parent, version) in enumerate(zip(self.parents, self.versions, strict=True)):
-            if parent._version != version:
+            if parent._version_counter.value != version:
                 raise RuntimeError(
                     f"backward through {self.name}: its input {i} (shape {parent.shape}) was "
-                    f"modified by an in-place operation (t[index] = value) after {self.name} "
-                    f"used it (version {version}, now {parent._version}). Do the write before "
-                    "using the tensor, or build the new values out of place (minigan.where, "
-                    "minigan.cat)."
+                    "modified by an in-place operation (t[index] = value, into it or into a "
+                    "tensor sharing its memory: detach(), reshape, a slice; or an optimizer "
+                    f"step() updating a parameter) after {self.name} used it (version "
+                    f"{version}, now {parent._version_counter.value}). Do the write (or the "
+                    "step) before using the tensor, or build the new values out of place "
+                    "(minigan.where, minigan.cat)."
                 )
 
     @property
@@ -141,12 +144,37 @@ class Function:
                 hook("forward_start", cls.__name__, inputs)
         out_data = cls.forward(ctx, *[t.data for t in inputs], **params)
         out = _tensor_class[0]._from_op(out_data, requires_grad=record)
+        _share_version_counter(out, inputs)
         if record:
             out._node = Node(cls, ctx, inputs)
         if op_hooks:
             for hook in op_hooks:
                 hook("forward_end", cls.__name__, (inputs, out))
         return out
+
+
+def root_buffer(array: Any) -> Any:
+    """The object that owns `array`'s memory: `.base` followed to the end (NumPy and CuPy
+    views keep their owner in `.base`; NumPy collapses chains of views, so this is one or
+    two attribute reads). Two arrays with the same root may share memory."""
+    base = getattr(array, "base", None)
+    while base is not None:
+        array = base
+        base = getattr(array, "base", None)
+    return array
+
+
+def _share_version_counter(out: Tensor, inputs: tuple[Tensor, ...]) -> None:
+    """Give `out` the version counter of the first input whose memory its array shares
+    (a reshape, a basic-slice getitem, a split piece, an op returning its input), so that
+    an in-place write through either tensor is seen by the consumers of both. Outputs
+    with memory of their own (almost every op) keep their fresh counter. Cost: a few
+    attribute reads per input."""
+    root = root_buffer(out.data)
+    for t in inputs:
+        if root_buffer(t.data) is root:
+            out._version_counter = t._version_counter
+            return
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:

@@ -9,6 +9,7 @@
 # point between the two layers.
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,6 +55,34 @@ def _is_complex_data(data: Any) -> bool:
     return False
 
 
+class VersionCounter:
+    """How many times a buffer has been written in place; shared by every tensor that
+    views that buffer (PyTorch's version counter).
+
+    `detach()`, `Tensor(t)` without a copy, and an op output that aliases an input's
+    memory (reshape, a basic-slice getitem, split, ...: see `autograd.Function.apply`)
+    share their source's counter. An in-place write into the buffer (setitem on a leaf,
+    an optimizer step) adds 1 to `value`, so a backward through any op that used any of
+    those tensors before the write raises (autograd.Node.check_versions).
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: int = 0) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"VersionCounter({self.value})"
+
+
+def _comparable(other: Any) -> bool:
+    """True for the operands `==` / `!=` compare elementwise: tensors, NumPy/CuPy arrays,
+    and numbers (Python's and NumPy's scalars, bools included)."""
+    if isinstance(other, Tensor | numbers.Number | np.ndarray | np.generic):
+        return True
+    return hasattr(other, "__cuda_array_interface__")  # a CuPy array
+
+
 def _as_array(data: Any, dtype: Any, device: str) -> Any:
     """Convert `data` (array, scalar, nested lists, Tensor) into an array on `device`."""
     if isinstance(data, Tensor):
@@ -82,7 +111,7 @@ class Tensor:
         "grad",
         "_node",
         "_retains_grad",
-        "_version",
+        "_version_counter",
         "name",
         "__weakref__",
     )
@@ -113,6 +142,8 @@ class Tensor:
                 dtype = src_dtype
             elif src_dtype is not None and np.dtype(src_dtype) in DTYPES:
                 dtype = src_dtype
+            elif src_dtype is None and _is_bool_data(src):
+                dtype = np.bool_
             elif src_dtype is None and _is_integer_data(src):
                 dtype = np.int64
             else:
@@ -126,7 +157,13 @@ class Tensor:
         self.grad: Tensor | None = None
         self._node: autograd.Node | None = None
         self._retains_grad = False
-        self._version = 0  # bumped by every in-place write (t[i] = v); autograd checks it
+        # bumped by every in-place write into the buffer; autograd checks it. A tensor
+        # wrapping another's array without a copy shares that tensor's counter.
+        root = autograd.root_buffer
+        if isinstance(data, Tensor) and root(self.data) is root(data.data):
+            self._version_counter = data._version_counter
+        else:
+            self._version_counter = VersionCounter()
         self.name: str | None = None
 
     @classmethod
@@ -138,9 +175,28 @@ class Tensor:
         t.grad = None
         t._node = None
         t._retains_grad = False
-        t._version = 0
+        t._version_counter = VersionCounter()
         t.name = None
         return t
+
+    # ----- version counter (in-place writes) --------------------------------------------
+    @property
+    def _version(self) -> int:
+        """How many in-place writes the buffer has seen (PyTorch's `t._version`): the
+        value of the counter shared by every tensor aliasing this one's memory."""
+        return self._version_counter.value
+
+    def _bump_version(self) -> None:
+        """Record an in-place write into this tensor's buffer: every tensor sharing the
+        buffer (and so the counter) sees the new version."""
+        self._version_counter.value += 1
+
+    def _rewired_version(self) -> None:
+        """Record a write that gave this tensor a new array (setitem on a non-leaf or a
+        recorded setitem): a fresh counter, one past the old value, so this tensor's
+        earlier consumers fail the check, while the tensors still sharing the old buffer
+        (which was not written) keep theirs."""
+        self._version_counter = VersionCounter(self._version_counter.value + 1)
 
     # ----- properties -------------------------------------------------------------------
     @property
@@ -232,8 +288,14 @@ class Tensor:
 
     # ----- autograd ---------------------------------------------------------------------
     def detach(self) -> Tensor:
-        """A tensor sharing this data, cut from the graph (no gradient flows through it)."""
-        return Tensor._from_op(self.data, requires_grad=False)
+        """A tensor sharing this data, cut from the graph (no gradient flows through it).
+
+        It shares the version counter too (as PyTorch): writing into the detached tensor
+        writes into this one's buffer, so a backward through an op that used this
+        tensor before the write raises."""
+        t = Tensor._from_op(self.data, requires_grad=False)
+        t._version_counter = self._version_counter
+        return t
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and self.dtype.kind != "f":
@@ -392,12 +454,21 @@ class Tensor:
         return _ops.abs(self)
 
     # ----- comparison operators (elementwise, bool result, no gradient) -----------------
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        """self == other, elementwise (ops.eq)."""
+    def __eq__(self, other: Any) -> Any:
+        """self == other, elementwise (ops.eq), for a tensor, an array or a number.
+
+        Anything else (None, a string, a list, an object) gives NotImplemented, so Python
+        falls back to identity: `t == None` is False and `t in [None, "a"]` works, as in
+        PyTorch (whose `t == [1, 2]` is False too; use `t.eq(...)` or a tensor)."""
+        if not _comparable(other):
+            return NotImplemented
         return _ops.eq(self, other)
 
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        """self != other, elementwise (ops.ne)."""
+    def __ne__(self, other: Any) -> Any:
+        """self != other, elementwise (ops.ne); NotImplemented (so True for anything but
+        the tensor itself) for operands that `==` does not compare, see __eq__."""
+        if not _comparable(other):
+            return NotImplemented
         return _ops.ne(self, other)
 
     def __lt__(self, other: Any) -> Tensor:
@@ -698,10 +769,19 @@ class Tensor:
 autograd.set_tensor_class(Tensor)  # the class Function.apply wraps its outputs in
 
 
-def _is_integer_data(data: Any) -> bool:
-    """True for Python ints / nested lists of ints (bools excluded)."""
+def _is_bool_data(data: Any) -> bool:
+    """True for Python bools / non-empty nested lists of bools only (PyTorch makes a bool
+    tensor of them: tensor([True, False]).dtype is bool)."""
     if isinstance(data, bool):
-        return False
+        return True
+    if isinstance(data, list | tuple) and data:
+        return all(_is_bool_data(d) for d in data)
+    return False
+
+
+def _is_integer_data(data: Any) -> bool:
+    """True for Python ints / nested lists of ints, bools allowed among them (a list of
+    bools alone is bool: `_is_bool_data` is asked first; [True, 2] is int64, as PyTorch)."""
     if isinstance(data, int):
         return True
     if isinstance(data, list | tuple) and data:
@@ -720,4 +800,5 @@ def tensor(
     source = data.data if isinstance(data, Tensor) else data
     if t.data is source:
         t.data = t.data.copy()
+        t._version_counter = VersionCounter()  # a copy: its own version counter
     return t

@@ -271,11 +271,45 @@ def _pow_extra(rng: np.random.Generator) -> list[Case]:
         Case("neg-base-exp2", (np.array([-2.0, -0.5, 0.0, 1.5]), 2.0)),
         Case("neg-base-int-exp-int", (np.array([-2.0, -0.5, 0.0, 1.5]), 3)),
         Case("exp0", (np.array([-2.0, 0.0, 1.5]), 0.0)),
+        Case(
+            "int-negative-scalar-exp",
+            (np.array([1, 2, 3]), -1),
+            raises=(ValueError, RuntimeError),
+        ),
+        # an exponent tensor: PyTorch's integer values (1, ±1 for -1, else 0), no error
+        Case(
+            "int-negative-tensor-exp", (np.array([2, 1, -1, 0, -1]), np.array([-1, -2, -3, -1, -2]))
+        ),
     ]
 
 
-spec("ops.add", lambda T, a, b: a + b, binary_cases(), torch_name="torch.add (+)", method="add")
-spec("ops.sub", lambda T, a, b: a - b, binary_cases(), torch_name="torch.sub (-)", method="sub")
+spec(
+    "ops.add",
+    lambda T, a, b: a + b,
+    binary_cases(
+        extra=lambda rng: [
+            # a Python int outside int8 wraps around, as PyTorch (300 -> 44)
+            Case("int8-scalar300-wraps", (np.array([1, 100], dtype=np.int8), 300)),
+        ]
+    ),
+    torch_name="torch.add (+)",
+    method="add",
+)
+spec(
+    "ops.sub",
+    lambda T, a, b: a - b,
+    binary_cases(
+        extra=lambda rng: [
+            Case(
+                "bool-bool",
+                (np.array([True, False]), np.array([True, True])),
+                raises=(TypeError, RuntimeError),
+            ),
+        ]
+    ),
+    torch_name="torch.sub (-)",
+    method="sub",
+)
 spec("ops.mul", lambda T, a, b: a * b, binary_cases(), torch_name="torch.mul (*)", method="mul")
 spec(
     "ops.div",
@@ -292,28 +326,43 @@ spec(
     torch_name="torch.pow (**)",
     method="pow",
 )
+
+
+def _nan_pair(rng: np.random.Generator) -> list[Case]:
+    """NaN on either side: PyTorch sends the whole gradient to both inputs there."""
+    return [Case("nan", (np.array([np.nan, 1.0, 1.0, 2.0]), np.array([1.0, np.nan, 1.0, 1.0])))]
+
+
 spec(
     "ops.maximum",
     "maximum",
-    binary_cases(scalars=(), ties=True),
+    binary_cases(scalars=(), ties=True, extra=_nan_pair),
     method="maximum",
     notes="ties split the gradient in half (as PyTorch)",
 )
 spec(
     "ops.minimum",
     "minimum",
-    binary_cases(scalars=(), ties=True),
+    binary_cases(scalars=(), ties=True, extra=_nan_pair),
     method="minimum",
     notes="ties split the gradient in half (as PyTorch)",
 )
 
 # --- unary elementwise
-spec("ops.neg", "neg", unary_cases(), method="neg")
+spec(
+    "ops.neg",
+    "neg",
+    lambda rng: (
+        unary_cases()(rng)
+        + [Case("bool", (np.array([True, False]),), raises=(TypeError, RuntimeError))]
+    ),
+    method="neg",
+)
 spec("ops.exp", "exp", unary_cases(), method="exp")
 spec("ops.log", "log", unary_cases(positive, int_range=(1, 5)), method="log")
 spec("ops.sqrt", "sqrt", unary_cases(positive, kinks=(0.0, 1.0), int_range=(0, 5)), method="sqrt")
 spec("ops.rsqrt", "rsqrt", unary_cases(positive, int_range=(1, 5)), method="rsqrt")
-spec("ops.abs", "abs", unary_cases(kinks=(-1.0, 0.0, 1.0)), method="abs")
+spec("ops.abs", "abs", unary_cases(kinks=(-1.0, 0.0, 1.0, np.nan)), method="abs")
 spec("ops.sign", "sign", unary_cases(kinks=(-1.0, 0.0, 1.0)), method="sign")
 spec("ops.floor", "floor", unary_cases(kinks=(-1.5, -1.0, 0.0, 0.5, 2.0)), method="floor")
 spec("ops.square", "square", unary_cases(), method="square")
@@ -362,13 +411,14 @@ spec(
         unary_cases(kinks=_KINK0, int_input=False)(rng)
         + [Case("slope0.2", (normal(rng, (3, 4)), 0.2))]
     ),
-    notes="the slope is the 2nd positional argument (`negative_slope` in PyTorch)",
+    notes="integer input computes in float32 (PyTorch raises)",
 )
 spec(
     "ops.softplus",
     "nn.functional.softplus",
     unary_cases(kinks=(-50.0, 0.0, 30.0), int_input=False),
-    notes="no `beta`/`threshold` arguments (PyTorch's defaults 1 and 20)",
+    notes="no `beta`/`threshold` arguments (PyTorch's defaults 1 and 20); integer input "
+    "computes in float32 (PyTorch raises)",
 )
 spec(
     "ops.gelu",
@@ -444,17 +494,35 @@ def _where_cases(rng: np.random.Generator) -> list[Case]:
     ]
 
 
-spec("ops.where", "where", _where_cases, notes="`where(condition, input, other)`; scalars allowed")
+spec(
+    "ops.where",
+    "where",
+    _where_cases,
+    notes="`where(condition, input, other)`; scalars allowed; the Tensor method is "
+    "`x.where(condition, other)` (x is `input`, as PyTorch's)",
+)
 
 # --- reductions
 spec(
     "ops.sum",
     "sum",
-    reduction_cases(int_input=True),
+    lambda rng: (
+        reduction_cases(int_input=True)(rng)
+        + [Case("dim-empty-tuple", (normal(rng, (2, 3)),), {"dim": ()})]  # every dim
+    ),
     method="sum",
-    notes="also accepts NumPy's `axis`/`keepdims`; integer tensors sum to int64 (as PyTorch)",
+    notes="also accepts NumPy's `axis`/`keepdims`; integer tensors sum to int64 (as PyTorch); "
+    "`dim=()` reduces every dim (as PyTorch), `axis=()` none (as NumPy)",
 )
-spec("ops.mean", "mean", reduction_cases(), method="mean", notes="also accepts `axis`/`keepdims`")
+spec(
+    "ops.mean",
+    "mean",
+    lambda rng: (
+        reduction_cases()(rng) + [Case("dim-empty-list", (normal(rng, (2, 3)),), {"dim": []})]
+    ),
+    method="mean",
+    notes="also accepts `axis`/`keepdims`; `dim=()` reduces every dim, `axis=()` none",
+)
 spec(
     "ops.prod",
     "prod",
@@ -491,6 +559,13 @@ def _max_cases(rng: np.random.Generator) -> list[Case]:
         Case("int64", (ints(rng, (2, 3)),), {"dim": 1}),
         _dim_error(rng, dim=2),
         Case("empty-all", (normal(rng, (0, 3)),), raises=(IndexError, ValueError, RuntimeError)),
+        Case("empty-other-dim", (normal(rng, (0, 3)),), {"dim": 1}),  # empty result
+        Case("empty-dim", (normal(rng, (0, 3)),), {"dim": 0}, raises=IndexError),
+        # NaN is the extreme; without dim the NaNs share the gradient, with dim the first
+        Case("nan-all", (np.array([1.0, np.nan, 2.0, np.nan]),)),
+        Case(
+            "nan-dim", (np.array([[1.0, np.nan, 3.0, np.nan], [1.0, 2.0, 3.0, 0.0]]),), {"dim": 1}
+        ),
     ]
 
 
@@ -509,6 +584,10 @@ def _amax_cases(rng: np.random.Generator) -> list[Case]:
         Case("ties-all", (ties,)),
         Case("ties-dim1", (ties,), {"dim": 1}),
         Case("ties-dim(0,1)-keep", (ties,), {"dim": (0, 1), "keepdim": True}),
+        Case("empty-other-dim", (normal(rng, (0, 3)),), {"dim": 1}),
+        Case("empty-dim", (normal(rng, (0, 3)),), {"dim": 0}, raises=IndexError),
+        # a NaN makes its slice's gradient NaN in amax/amin (PyTorch's formula: 0/0)
+        Case("nan-dim1", (np.array([[1.0, np.nan, 3.0], [1.0, 2.0, 3.0]]),), {"dim": 1}),
     ]
 
 
@@ -528,6 +607,9 @@ def _arg_cases(rng: np.random.Generator) -> list[Case]:
         Case("ties-all-first", (np.array([1.0, 3.0, 3.0, -1.0, -1.0]),)),
         Case("int64", (ints(rng, (2, 3)),), {"dim": 0}),
         _dim_error(rng, dim=-3),
+        Case("empty-other-dim", (normal(rng, (0, 3)),), {"dim": 1}),
+        Case("empty-dim", (normal(rng, (0, 3)),), {"dim": 0}, raises=IndexError),
+        Case("empty-all", (normal(rng, (0, 3)),), raises=IndexError),
     ]
 
 
@@ -548,6 +630,9 @@ def _var_cases(rng: np.random.Generator) -> list[Case]:
         Case("n-equals-correction", (normal(rng, (3, 1)),), {"dim": 1}),  # 0/0: nan, as PyTorch
         Case("0d-dim0-c0", (normal(rng, ()),), {"dim": 0, "correction": 0}),
         Case("4d", (normal(rng, (2, 1, 3, 2)),), {"dim": (1, -1)}),
+        # dim=() is every dim, as PyTorch's forward (PyTorch's backward of var(x, ()) counts
+        # N = 1 and returns inf: a PyTorch bug not followed, so only the values are compared)
+        Case("dim-empty-tuple", (x,), {"dim": ()}, grad=False),
         _dim_error(rng, dim=2),
     ]
 
@@ -578,7 +663,14 @@ spec(
     "softmax",
     lambda rng: (
         dim_cases()(rng)
-        + [Case("large", (np.array([[1000.0, 1000.0, -1000.0], [-5.0, 0.0, 5.0]]),), {"dim": 1})]
+        + [
+            Case("large", (np.array([[1000.0, 1000.0, -1000.0], [-5.0, 0.0, 5.0]]),), {"dim": 1}),
+            # a +inf, a NaN or a row of -inf: NaN for the whole row, as PyTorch
+            Case("inf", (np.array([[np.inf, 0.0, 1.0], [-np.inf, 0.0, 1.0]]),), {"dim": 1}),
+            Case(
+                "nan-and-neg-inf-row", (np.array([[np.nan, 0.0], [-np.inf, -np.inf]]),), {"dim": 1}
+            ),
+        ]
     ),
     method="softmax",
     notes="`dim` is required (PyTorch's implicit-dim form is deprecated)",
@@ -588,7 +680,13 @@ spec(
     "log_softmax",
     lambda rng: (
         dim_cases()(rng)
-        + [Case("large", (np.array([[1000.0, 1000.0, -1000.0], [-5.0, 0.0, 5.0]]),), {"dim": 1})]
+        + [
+            Case("large", (np.array([[1000.0, 1000.0, -1000.0], [-5.0, 0.0, 5.0]]),), {"dim": 1}),
+            Case("inf", (np.array([[np.inf, 0.0, 1.0], [-np.inf, 0.0, 1.0]]),), {"dim": 1}),
+            Case(
+                "nan-and-neg-inf-row", (np.array([[np.nan, 0.0], [-np.inf, -np.inf]]),), {"dim": 1}
+            ),
+        ]
     ),
     method="log_softmax",
     notes="`dim` is required",
@@ -622,8 +720,15 @@ spec(
         ],
         Case("0d", (np.ones(()), np.ones((2,))), raises=(ValueError, RuntimeError)),
         Case("mismatch", (np.ones((2, 3)), np.ones((4, 2))), raises=(ValueError, RuntimeError)),
+        Case(
+            "int64",
+            (np.ones((2, 3), dtype=np.int64), np.ones((3, 2), dtype=np.int64)),
+            raises=TypeError,
+            unsupported=True,
+        ),
     ),
     method="matmul",
+    notes="floating tensors only: integer inputs raise TypeError (PyTorch multiplies them)",
 )
 
 _TORCH_ACTS = {
@@ -857,12 +962,16 @@ def _bce_cases(rng: np.random.Generator) -> list[Case]:
         Case("none", (p, rng.random((4, 3))), {"reduction": "none"}),
         Case("weight", (p, rng.random((4, 3))), {"weight": positive(rng, (4, 1))}),
         Case("0d", (np.array(0.3), np.array(1.0))),
-        # log clamped at -100 as PyTorch: p = 0 and 1 give finite values
+        # log clamped at -100 as PyTorch: p = 0 and 1 give finite values, and the gradient
+        # (p - t) / max(p (1 - p), 1e-12) is large but finite there
         Case(
             "p-0-and-1",
             (np.array([0.0, 1.0, 0.0, 1.0]), np.array([0.0, 1.0, 1.0, 0.0])),
             {"reduction": "none"},
-            grad=False,
+        ),
+        Case(
+            "p-near-0-and-1",
+            (np.array([1e-7, 1.0 - 1e-7, 0.5, 1e-3]), np.array([1.0, 0.0, 0.3, 0.0])),
         ),
         Case("p-out-of-range", (np.array([0.5, 1.5]), np.array([0.0, 1.0])), raises=ValueError),
         Case("p-negative", (np.array([-0.1, 0.5]), np.array([0.0, 1.0])), raises=ValueError),
@@ -874,7 +983,9 @@ spec(
     "nn.functional.binary_cross_entropy",
     _bce_cases,
     diff=(0,),
-    notes="probabilities outside [0, 1] raise ValueError (PyTorch: RuntimeError)",
+    notes="probabilities outside [0, 1] raise ValueError (PyTorch: RuntimeError); a target "
+    "that requires grad gets the derivative of the clamped forward, "
+    "max(log(1-p), -100) - max(log p, -100) (PyTorch: the unclamped -logit(p), ±inf at p = 0, 1)",
 )
 
 
@@ -1067,6 +1178,9 @@ spec(
         Case("out-of-range", (normal(rng, (2, 3)), 0, 2), raises=IndexError),
     ],
     method="transpose",
+    notes="a 0-d or 1-d input raises ValueError (PyTorch returns it, e.g. transpose(0, 0)); "
+    "`x.T` transposes the last two dims of any n >= 2 (PyTorch reverses every dim, deprecated "
+    "for n != 2) and raises for n < 2 (PyTorch returns x); `x.mT` is PyTorch's",
 )
 spec(
     "ops.flatten",
@@ -1085,7 +1199,7 @@ spec(
     ],
     method="flatten",
     notes="`start_dim` defaults to 1 (nn.Flatten's default); torch.flatten's is 0: "
-    "kept for the repo's callers",
+    "kept for the repo's callers (so `x.flatten()` of a 1-d x raises: give start_dim=0)",
 )
 
 
@@ -1097,6 +1211,7 @@ def _cat_cases(rng: np.random.Generator) -> list[Case]:
         ),
         Case("empty-part", ([normal(rng, (0, 3)), normal(rng, (2, 3))],), {"dim": 0}),
         Case("4d", ([normal(rng, (2, 1, 3, 2)), normal(rng, (2, 2, 3, 2))],), {"dim": 1}),
+        Case("mixed-dtypes", ([ints(rng, (2,)), normal(rng, (1,))],)),  # promoted, as PyTorch
         Case(
             "out-of-range",
             ([normal(rng, (2, 3)), normal(rng, (2, 3))],),
@@ -1122,6 +1237,7 @@ spec(
         Case("dim-1", ([normal(rng, (2, 3)), normal(rng, (2, 3))],), {"dim": -1}),
         Case("dim2", ([normal(rng, (2, 3)), normal(rng, (2, 3))],), {"dim": 2}),
         Case("0d", ([normal(rng, ()), normal(rng, ())],)),
+        Case("mixed-dtypes", ([ints(rng, (2, 3)), normal(rng, (2, 3))],)),
         Case(
             "out-of-range",
             ([normal(rng, (2, 3)), normal(rng, (2, 3))],),
@@ -1223,7 +1339,8 @@ spec(
         Case("out-of-range", (normal(rng, (2, 6)), 2), {"dim": 2}, raises=IndexError),
     ],
     method="split",
-    notes="returns a tuple of views; unused pieces get a zero gradient",
+    notes="returns a tuple of pieces (each a slice of the input); unused pieces get a zero "
+    "gradient",
 )
 spec(
     "ops.chunk",
@@ -1266,6 +1383,9 @@ def _pad_cases(rng: np.random.Generator) -> list[Case]:
         Case("crop", (normal(rng, (2, 5)), (-1, 2))),
         Case("4d", (normal(rng, (1, 2, 3, 3)), (1, 1, 1, 1))),
         Case("odd-length", (normal(rng, (2, 3)), (1,)), raises=(ValueError, RuntimeError)),
+        Case("reflect", (normal(rng, (2, 3, 4)), (2, 1)), {"mode": "reflect"}),
+        Case("replicate", (normal(rng, (1, 2, 3, 3)), (1, 2, 0, 1)), {"mode": "replicate"}),
+        Case("circular", (normal(rng, (2, 3, 4)), (1, 3)), {"mode": "circular"}),
     ]
 
 
@@ -1273,7 +1393,7 @@ spec(
     "ops.pad",
     "nn.functional.pad",
     _pad_cases,
-    notes="mode 'constant' (others: see the op's docstring)",
+    notes="modes 'constant', 'reflect', 'replicate' and 'circular'",
 )
 spec(
     "ops.one_hot",
@@ -1366,7 +1486,13 @@ spec(
     mg_call=_setitem_mg,
     torch_name="Tensor.__setitem__ (x[i] = v)",
     notes="in place; an error on a leaf that requires grad (as PyTorch); the gradient reaches "
-    "the old value (zero where overwritten) and `value`",
+    "the old value (zero where overwritten) and `value`. Differences: an integer-array index "
+    "naming a position twice gives the gradient to the write that survives (NumPy's last), "
+    "PyTorch to every write; a write into a non-leaf (or a recorded one) gives it a new "
+    "array, so its aliases (`detach()`, views) keep the old values; and a backward through "
+    "any op that used the written tensor before the write raises (PyTorch: only ops that "
+    "saved it), e.g. `z = y.sum(); y[0] = 5` or `y[0:2] = y[2:4]` on a non-leaf y: see "
+    "docs/tensor-rules.md, 'In-place writes'",
 )
 
 # --- pooling, upsampling, embedding
@@ -1522,6 +1648,7 @@ BY_NAME: dict[str, Spec] = {s.name: s for s in SPECS}
 # test fails for any other public name without a spec).
 NO_PYTORCH_EQUIVALENT: dict[str, str] = {
     "F.check_dropout_p": "a validation helper of dropout/Dropout, not an op",
+    "F.check_padding_idx": "a validation helper of embedding/Embedding, not an op",
 }
 
 # Old names kept as aliases by the other helpers' changes (if they still exist, they must

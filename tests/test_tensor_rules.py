@@ -579,3 +579,117 @@ def test_every_op_a_method_calls_exists_in_minigan_ops():
 
 def test_dim_error_is_an_index_error_and_a_value_error():
     assert issubclass(DimError, IndexError) and issubclass(DimError, ValueError)
+
+
+# =========================================================================================
+# Review findings H1, M7, M8 (2026-11-30)
+# =========================================================================================
+def _sgd(params, torch_mod=None):
+    return (torch_mod.optim if torch_mod else optim).SGD(params, lr=1.0, momentum=0.5)
+
+
+def _adam(params, torch_mod=None):
+    return (torch_mod.optim if torch_mod else optim).Adam(params, lr=0.1)
+
+
+@pytest.mark.parametrize("make_opt", [_sgd, _adam], ids=["SGD", "Adam"])
+def test_an_optimizer_step_invalidates_graphs_built_before_it(torch, make_opt):
+    """Review H1: step() wrote p.data in place without bumping p's version, so a backward
+    through a graph built before the step used the new weights (x.grad = [-9, -8] for
+    SGD). Now every updated parameter's version is bumped (Adam: after the one fused
+    multi-tensor kernel call) and that backward raises, as PyTorch's does."""
+    ps = [nn.Parameter(mg.tensor([1.0, 2.0])), nn.Parameter(mg.tensor([[0.5], [-1.0]]))]
+    idle = nn.Parameter(mg.tensor([3.0]))  # no gradient: skipped, version unchanged
+    x = mg.tensor([3.0, 4.0], requires_grad=True)
+    opt = make_opt([*ps, idle])
+    out = (x * ps[0]).sum()
+    ((ps[0] * 10).sum() + (ps[1] * ps[1]).sum()).backward()
+    opt.step()
+    assert [p._version for p in ps] == [1, 1] and idle._version == 0
+    with pytest.raises(RuntimeError, match=r"backward through Mul: its input 1 .*optimizer"):
+        out.backward()
+    pt = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    xt = torch.tensor([3.0, 4.0], requires_grad=True)
+    topt = make_opt([pt], torch)
+    outt = (xt * pt).sum()
+    (pt * 10).sum().backward()
+    topt.step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        outt.backward()
+    # a graph built after the step is fine and uses the new weights
+    x.grad = None
+    (x * ps[0]).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), ps[0].numpy())
+
+
+def test_a_graph_that_saved_a_detached_parameter_sees_the_step(torch):
+    """The step writes p's buffer, shared with p.detach(): the detached tensor's
+    consumers raise too (the counter is the buffer's, as in PyTorch)."""
+    p = nn.Parameter(mg.tensor([1.0, 2.0]))
+    x = mg.tensor([3.0, 4.0], requires_grad=True)
+    out = (x * p.detach()).sum()
+    (p * p).sum().backward()
+    optim.SGD([p], lr=0.1).step()
+    with pytest.raises(RuntimeError, match="in-place"):
+        out.backward()
+    pt = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    xt = torch.tensor([3.0, 4.0], requires_grad=True)
+    outt = (xt * pt.detach()).sum()
+    (pt * pt).sum().backward()
+    torch.optim.SGD([pt], lr=0.1).step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        outt.backward()
+
+
+def test_eq_and_ne_with_non_numeric_operands_as_pytorch(torch):
+    """Review M7: t == None and t == "a" raised TypeError; PyTorch returns False (True
+    for !=), so `t in [None]` and `x == None` checks work. Hashing stays by identity."""
+    t, tt = mg.tensor([1, 2]), torch.tensor([1, 2])
+    for other in (None, "a", object(), [1, 2], {"k": 1}):
+        assert (t == other) is (tt == other) is False, other
+        assert (t != other) is (tt != other) is True, other
+        assert (other == t) is False and (other != t) is True
+    assert (t in [None, "a"]) is (tt in [None, "a"]) is False
+    assert t in [None, t] and {t: 1}[t] == 1
+    assert hash(t) == object.__hash__(t) and len({t, mg.tensor([1, 2])}) == 2
+    # numbers, arrays and tensors still compare elementwise
+    assert (t == 2).tolist() == (tt == 2).tolist() == [False, True]
+    assert (t == np.array([1, 0])).tolist() == [True, False]
+    assert (t != mg.tensor([1, 0])).tolist() == [False, True]
+    assert (t == np.int64(1)).tolist() == [True, False]
+
+
+def test_python_bools_make_bool_tensors_as_pytorch(torch):
+    """Review M8: Tensor([True, False]) and mg.tensor([True]) were float32; PyTorch's
+    torch.tensor makes bool tensors of Python bools (and int64 of bools mixed with ints)."""
+    for data in (True, [True, False], [[True], [False]], (False,), [True, 2], [True, 1.5], []):
+        for make in (mg.tensor, mg.Tensor):
+            got = make(data)
+            ref = torch.tensor(data)
+            assert str(got.dtype) == str(ref.dtype).replace("torch.", ""), (data, got.dtype)
+            assert got.tolist() == ref.tolist()
+    assert mg.tensor([True, False]).dtype == np.bool_
+    assert mg.where(mg.tensor([True, False]), 1.0, 2.0).tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("write", ["init", "load_state_dict", "ema"])
+def test_other_in_place_writes_invalidate_graphs_built_before_them(write):
+    """nn.init, load_state_dict and the EMA update write parameters in place: a backward
+    through a graph that used the old values raises (PyTorch raises for the first two;
+    the EMA's shadow model is minigan's), instead of using the new values silently."""
+    from minigan.models.ema import EMA
+
+    lin = nn.Linear(3, 2)
+    x = mg.randn(4, 3, requires_grad=True)
+    if write == "ema":
+        ema = EMA(lin, decay=0.5)
+        out = ema.module(x).sum()
+        ema.update()
+    else:
+        out = lin(x).sum()
+        if write == "init":
+            nn.init.zeros_(lin.weight)
+        else:
+            lin.load_state_dict(nn.Linear(3, 2).state_dict())
+    with pytest.raises(RuntimeError, match="in-place"):
+        out.backward()

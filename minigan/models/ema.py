@@ -56,9 +56,11 @@ class EMA:
         for shadow, p in pairs:
             shadow.data *= d  # in place: no new arrays, works for NumPy and CuPy alike
             shadow.data += (1.0 - d) * p.data
+            shadow._bump_version()  # (see Tensor._bump_version)
         buffers = zip(self.module.buffers(), self.source.buffers(), strict=True)
         for shadow_b, b in buffers:
             shadow_b.data[...] = b.data
+            shadow_b._bump_version()
         self.num_updates += 1
 
     def state_dict(self) -> dict[str, Any]:

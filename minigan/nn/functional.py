@@ -1,7 +1,8 @@
 # minigan/nn/functional.py: losses (BCE on logits and on probabilities, MSE, L1, Gaussian KL,
 # nll_loss and cross_entropy over ops.log_softmax and ops.softmax.NLLPick),
-# dropout and embedding, written as compositions of minigan ops: autograd derives their backward,
-# none has a backward of its own (except the fused BCE-with-logits op they call).
+# dropout and embedding, written as compositions of minigan ops: autograd derives their backward.
+# Two have a backward of their own: the fused BCE-with-logits op they call, and the
+# per-element BCE on probabilities (`BinaryCrossEntropy`, PyTorch's clamped gradient).
 # dropout2d and interpolate (nearest) likewise; pooling and convolution are ops of their
 # own (minigan.ops), re-exported here under torch.nn.functional's names.
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from ..autograd import Context, Function
 from ..device import array_module_of
-from ..ops._util import check_same_device
+from ..ops._util import check_same_device, check_tensor
 from ..ops.softmax import nll_pick
 from ..random import generator
 from ..tensor import Tensor
@@ -85,16 +87,51 @@ def binary_cross_entropy_with_logits(
     return _reduce(loss, reduction)
 
 
-def _clamped_log(p: Tensor) -> Tensor:
-    """max(log p, -100) (PyTorch's BCE clamp) with a finite value and gradient at p = 0.
+BCE_LOG_FLOOR = -100.0  # PyTorch's clamp of the logs in binary_cross_entropy
+# PyTorch's floor of p(1 - p) in binary_cross_entropy's gradient: 1e-12 as a float32
+# constant (9.99999996e-13), so float64 gradients at p = 0 or 1 match PyTorch's bit for bit
+BCE_EPS = float(np.float32(1e-12))
 
-    Where p <= e^-100 the result is the constant -100 (gradient 0); elsewhere log p. The
-    log is taken of max(p, e^-100) so that no -inf (and no 0·inf = nan) ever appears.
+
+def _clamped_log(xp: Any, p: Any) -> Any:
+    """max(log p, -100) on an array, with no -inf and no warning at p = 0."""
+    with np.errstate(divide="ignore"):
+        return xp.maximum(xp.log(p), BCE_LOG_FLOOR)
+
+
+class BinaryCrossEntropy(Function):
+    """The per-element binary cross-entropy of probabilities p against targets t,
+    PyTorch's binary_cross_entropy (reduction "none", no weight):
+
+        l = -(t·max(log p, -100) + (1 - t)·max(log(1 - p), -100)).
+
+    Backward, PyTorch's formulas:
+        dl/dp = g·(p - t) / max(p(1 - p), 1e-12)
+    (the exact derivative -t/p + (1 - t)/(1 - p) written over one denominator, floored so
+    that p = 0 or 1 gives a large finite gradient, not 0 and not inf);
+        dl/dt = g·(max(log(1 - p), -100) - max(log p, -100)),
+    the derivative of the forward as computed, clamped logs included (PyTorch uses the
+    unclamped -logit(p) = log(1 - p) - log p, ±inf at p = 0 or 1: a documented difference,
+    docs/pytorch-ops.md). Saves p and t (backward recomputes the logs).
     """
-    floor = math.exp(-100.0)
-    keep = Tensor(p.data > floor, dtype=p.dtype, device=p.device)
-    log_p = ops.log(ops.maximum(p, floor))
-    return log_p * keep + (keep - 1.0) * 100.0
+
+    @staticmethod
+    def forward(ctx: Context, p: Any, t: Any) -> Any:
+        xp = array_module_of(p)
+        ctx.save_for_backward(p, t)
+        log_p, log_q = _clamped_log(xp, p), _clamped_log(xp, 1 - p)
+        return xp.asarray(-(t * log_p + (1 - t) * log_q), dtype=p.dtype)
+
+    @staticmethod
+    def backward(ctx: Context, g: Any) -> tuple:
+        p, t = ctx.saved
+        xp = array_module_of(p)
+        dp = dt = None
+        if ctx.needs_input_grad[0]:
+            dp = g * (p - t) / xp.maximum(p * (1 - p), BCE_EPS)
+        if ctx.needs_input_grad[1]:
+            dt = g * (_clamped_log(xp, 1 - p) - _clamped_log(xp, p))
+        return dp, dt
 
 
 def binary_cross_entropy(
@@ -107,11 +144,12 @@ def binary_cross_entropy(
 
     l = -w·(t·max(log p, -100) + (1 - t)·max(log(1 - p), -100)),
     clamping the logs at -100 like PyTorch so p = 0 or 1 give finite losses (w = `weight`,
-    broadcast, default 1). Gradients (where the logs are not clamped):
-    dl/dp = w·(p - t)/(p(1 - p)) and, for a target that requires grad (as PyTorch),
-    dl/dt = w·(log(1 - p) - log p). A p outside [0, 1] (or nan) raises ValueError, as
-    PyTorch raises. Prefer ``binary_cross_entropy_with_logits`` when the logits are
-    available (more accurate, one fused kernel).
+    broadcast, default 1). Gradients (``BinaryCrossEntropy``, PyTorch's formulas):
+    dl/dp = w·(p - t)/max(p(1 - p), 1e-12) and, for a target that requires grad (as
+    PyTorch), dl/dt = w·(max(log(1 - p), -100) - max(log p, -100)) (PyTorch: unclamped).
+    A p outside [0, 1] (or nan) raises ValueError, as PyTorch raises. Prefer
+    ``binary_cross_entropy_with_logits`` when the logits are available (more accurate,
+    one fused kernel).
     """
     fn = "binary_cross_entropy"
     _check_reduction(fn, reduction)
@@ -123,7 +161,7 @@ def binary_cross_entropy(
             f"{fn}: every element of input must be a probability in [0, 1], got "
             f"{[float(v) for v in bad]} (pass logits to binary_cross_entropy_with_logits)"
         )
-    loss = -(target * _clamped_log(input) + (1.0 - target) * _clamped_log(1.0 - input))
+    loss = BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
@@ -188,8 +226,14 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     dy/dx = m/(1-p), derived by autograd from the multiplication.
     """
     check_dropout_p(p)
+    check_tensor("dropout", x)
     if not training or p == 0:
         return x
+    if x.dtype.kind != "f":
+        raise TypeError(
+            f"dropout: expected a floating tensor, got dtype {x.dtype} (shape {x.shape}); "
+            "convert it first, e.g. x.float() (PyTorch raises too)"
+        )
     u = generator(x.device).random(x.shape, dtype=np.dtype(x.dtype).type)
     mask = (u >= p) * (1.0 / (1.0 - p))
     return x * Tensor(mask, dtype=x.dtype, device=x.device)
@@ -210,8 +254,7 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     device, like ``dropout``'s: reproducible with ``manual_seed``.
     """
     check_dropout_p(p, "dropout2d")
-    if not isinstance(input, Tensor):
-        raise TypeError(f"dropout2d: input must be a Tensor, got {type(input).__name__}")
+    check_tensor("dropout2d", input)
     if input.ndim < 2:
         raise ValueError(
             f"dropout2d: expected input (N, C, H, W) (at least 2 dims), got shape {input.shape}"
@@ -322,7 +365,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
     if input.dtype.kind not in "iu":
         raise TypeError(f"embedding: input must be an integer tensor of indices, got {input.dtype}")
     num = weight.shape[0]
-    padding_idx = _embedding_padding_idx("embedding", padding_idx, num)
+    padding_idx = check_padding_idx("embedding", padding_idx, num)
     if input.size:
         low, high = int(input.data.min()), int(input.data.max())
         if low < 0 or high >= num:
@@ -339,8 +382,10 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
     return out
 
 
-def _embedding_padding_idx(fn: str, padding_idx: Any, num: int) -> int | None:
-    """padding_idx as a row number 0..num-1 (negative counts from the end), or None."""
+def check_padding_idx(fn: str, padding_idx: Any, num: int) -> int | None:
+    """An embedding's padding_idx as a row number 0..num-1 (negative counts from the end),
+    or None; a non-int or a row outside -num..num-1 raises naming `fn` (F.embedding and
+    nn.Embedding both check with this)."""
     if padding_idx is None:
         return None
     if isinstance(padding_idx, bool) or not isinstance(padding_idx, int | np.integer):

@@ -23,8 +23,11 @@ from ..tensor import Tensor
 
 
 def _fill(t: Tensor, values: Any) -> Tensor:
-    """Write `values` (same shape) into t's existing array, keeping device and dtype."""
+    """Write `values` (same shape) into t's existing array, keeping device and dtype (an
+    in-place write: t's version goes up, so a graph that used the old values cannot be
+    backpropagated by mistake)."""
     t.data[...] = values
+    t._bump_version()
     return t
 
 
@@ -46,8 +49,7 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
 
 def constant_(t: Tensor, value: float) -> Tensor:
     """Fill t with `value`."""
-    t.data[...] = value
-    return t
+    return _fill(t, value)
 
 
 def zeros_(t: Tensor) -> Tensor:

@@ -14,20 +14,13 @@ import numpy as np
 
 from .. import ops
 from ..creation import ones, zeros
+from ..ops._util import int_pair, normalize_dim
 from ..ops.fused import ACTIVATIONS as ACTIVATIONS  # the registry's names, re-exported
 from ..ops.fused import lookup_activation
 from ..tensor import Tensor
 from . import functional as F
 from . import init
 from .module import Module, Parameter
-
-
-def _pair(value: Any, layer: str, name: str) -> tuple[int, int]:
-    """An int or a pair of ints as a pair (kernel_size=3 -> (3, 3))."""
-    pair = (value, value) if isinstance(value, int | np.integer) else tuple(value)
-    if len(pair) != 2:
-        raise ValueError(f"{layer}: {name} must be an int or a pair of ints, got {value!r}")
-    return int(pair[0]), int(pair[1])
 
 
 def _check_input(x: Any, layer: Module, ok: bool, expected: str) -> None:
@@ -148,10 +141,10 @@ class Conv2d(Module):
     ) -> None:
         super().__init__()
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair(kernel_size, "Conv2d", "kernel_size")
-        self.stride = _pair(stride, "Conv2d", "stride")
-        self.padding = _pair(padding, "Conv2d", "padding")
-        self.dilation = _pair(dilation, "Conv2d", "dilation")
+        self.kernel_size = int_pair(kernel_size, "Conv2d", "kernel_size")
+        self.stride = int_pair(stride, "Conv2d", "stride")
+        self.padding = int_pair(padding, "Conv2d", "padding")
+        self.dilation = int_pair(dilation, "Conv2d", "dilation")
         self.groups = _check_groups("Conv2d", groups, self.in_channels, self.out_channels)
         kh, kw = self.kernel_size
         self.weight = Parameter(zeros(out_channels, in_channels // self.groups, kh, kw))
@@ -218,11 +211,11 @@ class ConvTranspose2d(Module):
         super().__init__()
         name = "ConvTranspose2d"
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair(kernel_size, name, "kernel_size")
-        self.stride = _pair(stride, name, "stride")
-        self.padding = _pair(padding, name, "padding")
-        self.output_padding = _pair(output_padding, name, "output_padding")
-        self.dilation = _pair(dilation, name, "dilation")
+        self.kernel_size = int_pair(kernel_size, name, "kernel_size")
+        self.stride = int_pair(stride, name, "stride")
+        self.padding = int_pair(padding, name, "padding")
+        self.output_padding = int_pair(output_padding, name, "output_padding")
+        self.dilation = int_pair(dilation, name, "dilation")
         self.groups = _check_groups(name, groups, self.in_channels, self.out_channels)
         limit = tuple(max(s, d) for s, d in zip(self.stride, self.dilation, strict=True))
         if any(op >= m for op, m in zip(self.output_padding, limit, strict=True)):
@@ -559,11 +552,12 @@ class Flatten(Module):
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        nd = x.ndim
-        ok = nd > 0 and -nd <= self.start_dim < nd and -nd <= self.end_dim < nd
-        ok = ok and self.start_dim % nd <= self.end_dim % nd
-        _check_input(x, self, ok, f"input with dims {self.start_dim}..{self.end_dim}")
-        return ops.flatten(x, self.start_dim, self.end_dim)
+        _check_input(x, self, x.ndim > 0, "an input with at least 1 dim")
+        layer = _short_repr(self)
+        start = normalize_dim(self.start_dim, x.ndim, layer, "start_dim")
+        end = normalize_dim(self.end_dim, x.ndim, layer, "end_dim")
+        _check_input(x, self, start <= end, f"start_dim {self.start_dim} <= end_dim {self.end_dim}")
+        return ops.flatten(x, start, end)
 
     def short_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -583,15 +577,13 @@ class Unflatten(Module):
             raise ValueError(f"Unflatten: invalid sizes {self.sizes}")
 
     def forward(self, x: Tensor) -> Tensor:
-        nd = x.ndim
-        ok = nd > 0 and -nd <= self.dim < nd
-        if ok:
-            n = x.shape[self.dim]
-            known = math.prod(s for s in self.sizes if s != -1)
-            ok = (n == known) if -1 not in self.sizes else (known > 0 and n % known == 0)
         expected = f"dimension {self.dim} of size prod{self.sizes}"
+        _check_input(x, self, x.ndim > 0, expected)
+        d = normalize_dim(self.dim, x.ndim, _short_repr(self))
+        n = x.shape[d]
+        known = math.prod(s for s in self.sizes if s != -1)
+        ok = (n == known) if -1 not in self.sizes else (known > 0 and n % known == 0)
         _check_input(x, self, ok, expected)
-        d = self.dim % nd
         return ops.reshape(x, x.shape[:d] + self.sizes + x.shape[d + 1 :])
 
     def short_repr(self) -> str:
@@ -618,7 +610,7 @@ class Embedding(Module):
                 f"Embedding: sizes must be positive, got {num_embeddings} x {embedding_dim}"
             )
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
-        self.padding_idx = F._embedding_padding_idx("Embedding", padding_idx, num_embeddings)
+        self.padding_idx = F.check_padding_idx("Embedding", padding_idx, num_embeddings)
         self.weight = Parameter(zeros(self.num_embeddings, self.embedding_dim))
         self.reset_parameters()
 

@@ -258,7 +258,10 @@ class Module:
         """
         for t in list(self.parameters()) + list(self.buffers()):
             new_dtype = dtype if (dtype is not None and t.dtype.kind == "f") else None
-            t.data = _moved(t.data, device, new_dtype)
+            moved = _moved(t.data, device, new_dtype)
+            if moved is not t.data:  # graphs built on the old array cannot be used any more
+                t.data = moved
+                t._bump_version()
             if t.grad is not None:
                 t.grad.data = _moved(t.grad.data, device, new_dtype)
         return self
@@ -333,6 +336,7 @@ class Module:
         for key, t in own.items():
             if key in state:
                 t.data[...] = Tensor(state[key], dtype=t.dtype, device=t.device).data
+                t._bump_version()  # an in-place write (see Tensor._bump_version)
         return IncompatibleKeys(missing, unexpected)
 
     # ----- printing ---------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 from ..autograd import Context, Function
 from ..device import array_module_of
 from ..tensor import Tensor
-from ._util import check_float, float_operands, kernel_for
+from ._util import check_tensor, float_operands, kernel_for
 
 
 class RegistryActivation(Function):
@@ -98,10 +98,12 @@ def relu(input: Tensor) -> Tensor:  # noqa: A002 - PyTorch's argument name
     Float tensors run the activation kernel family (one pass each way). An integer tensor
     gives an integer result, as in PyTorch (integer tensors never require grad).
     """
-    if input.dtype.kind in "iu":
+    if check_tensor("relu", input).dtype.kind in "iu":
         xp = array_module_of(input.data)
         return Tensor._from_op(xp.maximum(input.data, 0), requires_grad=False)
-    check_float("relu", input)
+    if input.dtype.kind == "b":
+        raise TypeError("relu: bool inputs are not supported (as PyTorch); convert first")
+    (input,) = float_operands("relu", input)
     return ReLU.apply(input, act="relu")
 
 
@@ -127,7 +129,9 @@ def sigmoid(input: Tensor) -> Tensor:  # noqa: A002
 
 
 def softplus(x: Tensor) -> Tensor:
-    check_float("softplus", x)
+    """y = log(1 + e^x), stably; dy/dx = σ(x). Integer tensors compute in float32 (the
+    float-only rule; PyTorch raises for them)."""
+    (x,) = float_operands("softplus", x)
     return Softplus.apply(x)
 
 
@@ -297,35 +301,27 @@ class Hardtanh(Function):
         return xp.where((x <= lo) | (x >= hi), xp.zeros((), dtype=g.dtype), g)
 
 
-def _activation_input(op: str, x: Any) -> Tensor:
-    """A float-only activation's input: a Tensor, integer/bool promoted to float32."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
-    (x,) = float_operands(op, x)
-    return x
-
-
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002 - PyTorch's name
     """GELU(x) = x·Φ(x): exact with erf (approximate="none", PyTorch's default) or with
     the tanh approximation (approximate="tanh"). Forward and backward math: `GELU`."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return GELU.apply(_activation_input("gelu", input), approximate=approximate)
+    return GELU.apply(*float_operands("gelu", input), approximate=approximate)
 
 
 def silu(input: Tensor) -> Tensor:  # noqa: A002
     """SiLU(x) = x·σ(x). Backward: σ(x)·(1 + x(1 - σ(x)))."""
-    return SiLU.apply(_activation_input("silu", input))
+    return SiLU.apply(*float_operands("silu", input))
 
 
 def elu(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
     """ELU(x) = x for x > 0, alpha·(e^x - 1) otherwise. Backward: 1, or alpha·e^x."""
-    return ELU.apply(_activation_input("elu", input), alpha=float(alpha))
+    return ELU.apply(*float_operands("elu", input), alpha=float(alpha))
 
 
 def logsigmoid(input: Tensor) -> Tensor:  # noqa: A002
     """log σ(x), computed stably. Backward: σ(-x)."""
-    return LogSigmoid.apply(_activation_input("logsigmoid", input))
+    return LogSigmoid.apply(*float_operands("logsigmoid", input))
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002
@@ -340,5 +336,5 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tens
         raise ValueError(
             f"hardtanh: min_val cannot be greater than max_val (got {min_val} > {max_val})"
         )
-    x = _activation_input("hardtanh", input)
+    (x,) = float_operands("hardtanh", input)
     return Hardtanh.apply(x, min_val=min_val, max_val=max_val)

@@ -10,16 +10,26 @@ import numpy as np
 from ..autograd import Context, Function, no_grad
 from ..device import array_module_of as _xp
 from ..tensor import Tensor
-from ._util import cast_operand, check_same_device, result_dtype, unbroadcast
-from .elementwise import check_broadcastable
+from ._util import (
+    cast_operand,
+    check_broadcastable,
+    check_same_device,
+    check_tensor,
+    result_dtype,
+    unbroadcast,
+)
 
 
-def _prepare(op: str, like: Tensor, *values: Any) -> list[Tensor]:
+def _prepare(op: str, like: Tensor, *values: Any, wrap: bool = False) -> list[Tensor]:
     """The operands as tensors of their common dtype (`result_dtype`: PyTorch's promotion,
     Python numbers weak) on like's device; a cast of a tensor that requires grad is
-    differentiable (`cast_operand`), so its gradient comes back in its own dtype."""
+    differentiable (`cast_operand`), so its gradient comes back in its own dtype.
+
+    A Python integer that does not fit an integer dtype wraps around when `wrap` (PyTorch's
+    comparisons: int8 tensor == 300 compares with 44) and otherwise raises OverflowError
+    naming the op (PyTorch's where)."""
     dtype = result_dtype(op, *values)
-    return [cast_operand(v, dtype, like) for v in values]
+    return [cast_operand(v, dtype, like, op, wrap) for v in values]
 
 
 # ----- comparisons ----------------------------------------------------------------------
@@ -83,10 +93,9 @@ class Ge(_Comparison):
 
 def _compare(fn: type[_Comparison], op: str, input: Any, other: Any) -> Tensor:  # noqa: A002
     """Check and promote the operands, then run comparison `fn` without recording a graph."""
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+    check_tensor(op, input)
     with no_grad():  # nothing here is recorded, not even a cast of an input
-        a, b = _prepare(op, input, input, other)
+        a, b = _prepare(op, input, input, other, wrap=True)
         check_same_device(op, a, b)
         check_broadcastable(op, a, b)
         return fn.apply(a, b)

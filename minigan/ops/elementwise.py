@@ -12,27 +12,47 @@ import numpy as np
 from ..autograd import Context, Function
 from ..device import array_module_of as _xp
 from ..tensor import DEFAULT_DTYPE, Tensor
-from ._util import cast_operand, check_same_device, float_operands, result_dtype, unbroadcast
+from ._util import (
+    cast_operand,
+    check_broadcastable,
+    check_same_device,
+    check_tensor,
+    float_operands,
+    result_dtype,
+    unbroadcast,
+)
 
 
-def _binary(fn: type[Function], name: str, a: Any, b: Any, float_only: bool = False) -> Tensor:
+def _binary(
+    fn: type[Function],
+    name: str,
+    a: Any,
+    b: Any,
+    float_only: bool = False,
+    wrap: bool = True,
+    **params: Any,
+) -> Tensor:
     """Apply a binary Function after the dtype rule (PyTorch's promotion, _util.result_dtype;
     `float_only` ops compute integer results in float32), turning scalars into tensors on
-    the tensor operand's device, and checking devices."""
+    the tensor operand's device, and checking devices and broadcasting (`_util`).
+
+    At least one operand must be a Tensor (TypeError naming the op otherwise). A Python
+    integer outside an integer result dtype wraps around (`wrap`, PyTorch's arithmetic:
+    int8 + 300 = int8 + 44) or raises naming the op.
+    """
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(
+            f"{name}: expected at least one Tensor operand, got {type(a).__name__} and "
+            f"{type(b).__name__}"
+        )
     like = a if isinstance(a, Tensor) else b
     dtype = result_dtype(name, a, b)
     if float_only and dtype.kind != "f":
         dtype = np.dtype(DEFAULT_DTYPE)
-    a, b = cast_operand(a, dtype, like), cast_operand(b, dtype, like)
+    a, b = cast_operand(a, dtype, like, name, wrap), cast_operand(b, dtype, like, name, wrap)
     check_same_device(name, a, b)
-    try:
-        return fn.apply(a, b)
-    except ValueError as exc:
-        if "broadcast" in str(exc) and "shape" in str(exc):
-            raise ValueError(
-                f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast together"
-            ) from None
-        raise
+    check_broadcastable(name, a, b)
+    return fn.apply(a, b, **params)
 
 
 def _quiet(xp: Any) -> Any:
@@ -107,6 +127,10 @@ class Div(Function):
 class Pow(Function):
     """z = a ** b.
 
+    Integer tensors: a negative exponent b (an exponent tensor; a Python integer exponent
+    raises in `pow`) gives PyTorch's integer power: 1 for a = 1, ±1 for a = -1 (-1 for an
+    odd b), 0 otherwise (1/a^|b| truncated); NumPy would raise.
+
     dz/da = b·a^(b-1), and 0 where b = 0 (so 0^0's gradient is 0, not 0·0^-1 = nan);
     at a = 0 this is 1 for b = 1 and 0 for b > 1; for a negative base and an integer
     exponent it is the same formula (e.g. d/da a³ at -2 is 12).
@@ -116,7 +140,14 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
-        z = a**b
+        xp = _xp(a)
+        if a.dtype.kind in "iu" and bool((b < 0).any()):
+            one = xp.ones((), dtype=a.dtype)
+            odd = (b % 2) != 0
+            small = xp.where(a == 1, one, xp.where(a == -1, xp.where(odd, -one, one), 0 * one))
+            z = xp.where(b < 0, small, a ** xp.maximum(b, 0)).astype(a.dtype, copy=False)
+        else:
+            z = a**b
         ctx.save_for_backward(a, b, z)
         return z
 
@@ -135,8 +166,22 @@ class Pow(Function):
         return ga, gb
 
 
+def _extreme_weights(a: Any, b: Any, dtype: Any, larger: bool) -> tuple[Any, Any]:
+    """The shares (wa, wb) of the gradient of max(a, b) (`larger`) or min(a, b), PyTorch's:
+    w = 1/2 on ties; otherwise 0 for the input that lost (a < b loses a max) and 1 else, so
+    where a or b is NaN (no comparison holds) both inputs get the whole gradient."""
+    xp = _xp(a)
+    a_loses, b_loses = (a < b, a > b) if larger else (a > b, a < b)
+    tie = a == b
+    half, one, zero = (xp.asarray(v, dtype=dtype) for v in (0.5, 1.0, 0.0))
+    wa = xp.where(tie, half, xp.where(a_loses, zero, one))
+    wb = xp.where(tie, half, xp.where(b_loses, zero, one))
+    return wa, wb
+
+
 class Maximum(Function):
-    """z = max(a, b).  The gradient goes to the larger input; ties split it half/half."""
+    """z = max(a, b).  dz/da = 1 where a > b, 0 where a < b, 1/2 on ties; dz/db the
+    mirror image. Where a or b is NaN (z is NaN) both get 1, as PyTorch."""
 
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
@@ -146,14 +191,15 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx: Context, g: Any) -> tuple:
         a, b = ctx.saved
-        wa = ((a > b) + 0.5 * (a == b)).astype(g.dtype, copy=False)  # keep g's dtype
+        wa, wb = _extreme_weights(a, b, g.dtype, larger=True)
         ga = unbroadcast(g * wa, a.shape) if ctx.needs_input_grad[0] else None
-        gb = unbroadcast(g * (1 - wa), b.shape) if ctx.needs_input_grad[1] else None
+        gb = unbroadcast(g * wb, b.shape) if ctx.needs_input_grad[1] else None
         return ga, gb
 
 
 class Minimum(Function):
-    """z = min(a, b).  The gradient goes to the smaller input; ties split it half/half."""
+    """z = min(a, b).  dz/da = 1 where a < b, 0 where a > b, 1/2 on ties; dz/db the
+    mirror image. Where a or b is NaN (z is NaN) both get 1, as PyTorch."""
 
     @staticmethod
     def forward(ctx: Context, a: Any, b: Any) -> Any:
@@ -163,9 +209,9 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx: Context, g: Any) -> tuple:
         a, b = ctx.saved
-        wa = ((a < b) + 0.5 * (a == b)).astype(g.dtype, copy=False)  # keep g's dtype
+        wa, wb = _extreme_weights(a, b, g.dtype, larger=False)
         ga = unbroadcast(g * wa, a.shape) if ctx.needs_input_grad[0] else None
-        gb = unbroadcast(g * (1 - wa), b.shape) if ctx.needs_input_grad[1] else None
+        gb = unbroadcast(g * wb, b.shape) if ctx.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -226,7 +272,8 @@ class Sqrt(Function):
 
 
 class Abs(Function):
-    """z = |a|.  dz/da = sign(a) (0 at a = 0)."""
+    """z = |a|.  dz/da = sign(a) = [a > 0] - [a < 0]: 0 at a = 0 and at a = NaN (PyTorch's
+    sgn; NumPy's sign(NaN) would be NaN)."""
 
     @staticmethod
     def forward(ctx: Context, a: Any) -> Any:
@@ -236,7 +283,7 @@ class Abs(Function):
     @staticmethod
     def backward(ctx: Context, g: Any) -> Any:
         (a,) = ctx.saved
-        return g * _xp(a).sign(a)
+        return g * ((a > 0).astype(g.dtype) - (a < 0).astype(g.dtype))
 
 
 class Clip(Function):
@@ -303,7 +350,15 @@ def add(a: Any, b: Any) -> Tensor:
 
 
 def sub(a: Any, b: Any) -> Tensor:
-    """Elementwise a - b with broadcasting."""
+    """Elementwise a - b with broadcasting. Two bool operands raise TypeError (PyTorch's
+    rule: bool - bool is not subtraction)."""
+    has_tensor = isinstance(a, Tensor) or isinstance(b, Tensor)
+    if has_tensor and result_dtype("sub", a, b).kind == "b":
+        raise TypeError(
+            "sub: subtraction of bool operands (the - operator with bool tensors) is not "
+            "supported, as in PyTorch; for a logical xor use a != b, for arithmetic convert "
+            "first, e.g. a.to(dtype=numpy.int64)"
+        )
     return _binary(Sub, "sub", a, b)
 
 
@@ -318,8 +373,23 @@ def div(a: Any, b: Any) -> Tensor:
 
 
 def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - mirrors the operator's name
-    """Elementwise a ** b with broadcasting."""
-    return _binary(Pow, "pow", a, b)
+    """Elementwise a ** b with broadcasting.
+
+    An integer tensor to a negative Python integer power raises ValueError, as PyTorch
+    ("Integers to negative integer powers are not allowed"); a negative exponent *tensor*
+    gives PyTorch's integer values (see `Pow`). A Python integer that does not fit an
+    integer tensor's dtype raises OverflowError (as PyTorch's pow), it is not wrapped.
+    """
+    base = a if isinstance(a, Tensor) else b
+    exponent_negative_int = (
+        isinstance(b, int | np.integer) and not isinstance(b, bool | np.bool_) and b < 0
+    )
+    if exponent_negative_int and isinstance(base, Tensor) and base.dtype.kind in "iub":
+        raise ValueError(
+            f"pow: integers to negative integer powers are not allowed (as PyTorch): "
+            f"{base.dtype} tensor ** {int(b)}; use a floating base, e.g. t.float() ** {int(b)}"
+        )
+    return _binary(Pow, "pow", a, b, wrap=False)
 
 
 def maximum(a: Any, b: Any) -> Tensor:
@@ -333,6 +403,14 @@ def minimum(a: Any, b: Any) -> Tensor:
 
 
 def neg(a: Tensor) -> Tensor:
+    """Elementwise -a. A bool tensor raises TypeError (PyTorch's rule)."""
+    check_tensor("neg", a)
+    if a.dtype.kind == "b":
+        raise TypeError(
+            "neg: negation (the - operator) of a bool tensor is not supported, as in "
+            "PyTorch; to invert a mask use mask == False, for arithmetic convert first, "
+            "e.g. mask.to(dtype=numpy.int64)"
+        )
     return Neg.apply(a)
 
 
@@ -355,7 +433,8 @@ def sqrt(a: Tensor) -> Tensor:
 
 
 def abs(a: Tensor) -> Tensor:  # noqa: A001 - mirrors the builtin's name
-    return Abs.apply(a)
+    """Elementwise |a|. Backward: g·sign(a), 0 at a = 0 and at NaN (see `Abs`)."""
+    return Abs.apply(check_tensor("abs", a))
 
 
 def clip(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
@@ -364,26 +443,14 @@ def clip(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A0
 
 
 # ----- clamp and the elementwise math of issue 12 (sin, cos, sign, floor, rsqrt, square) ----
-def check_broadcastable(op: str, *tensors: Tensor) -> tuple[int, ...]:
-    """The common shape of `tensors` under broadcasting, or a ValueError naming the op and
-    every shape (instead of NumPy's message from deep inside the forward)."""
-    shapes = [t.shape for t in tensors]
-    try:
-        return tuple(np.broadcast_shapes(*shapes))
-    except ValueError:
-        desc = ", ".join(str(s) for s in shapes)
-        raise ValueError(f"{op}: shapes {desc} cannot be broadcast together") from None
-
-
 def _clamp(op: str, input: Any, min: Any, max: Any) -> Tensor:  # noqa: A002
     """clamp/clip: promote input and the given bounds to one dtype, check, apply `Clip`."""
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+    check_tensor(op, input)
     if min is None and max is None:
         raise ValueError(f"{op}: give at least one of min and max (both are None)")
     given = [input] + [b for b in (min, max) if b is not None]
     dtype = result_dtype(op, *given)
-    x, *bounds = (cast_operand(v, dtype, input) for v in given)
+    x, *bounds = (cast_operand(v, dtype, input, op) for v in given)
     check_same_device(op, x, *bounds)
     check_broadcastable(op, x, *bounds)
     return Clip.apply(x, *bounds, has_min=min is not None, has_max=max is not None)
@@ -405,21 +472,12 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A
 def _unary_operand(op: str, a: Any) -> Tensor:
     """The input of a unary op that keeps integer dtypes (sign, floor, square): a Tensor of
     a real dtype (bool, integer or floating), or a clear TypeError naming the op."""
-    if not isinstance(a, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(a).__name__}")
+    check_tensor(op, a)
     if a.dtype.kind not in "biuf":
         raise TypeError(
             f"{op}: expected a bool, integer or floating tensor, got dtype {a.dtype} "
             "(complex tensors are not supported)"
         )
-    return a
-
-
-def _float_operand(op: str, a: Any) -> Tensor:
-    """The input of a float-only unary op: integer/bool tensors in float32 (`float_operands`)."""
-    if not isinstance(a, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(a).__name__}")
-    (a,) = float_operands(op, a)
     return a
 
 
@@ -525,12 +583,12 @@ class Square(Function):
 
 def sin(input: Tensor) -> Tensor:  # noqa: A002 - PyTorch's argument name
     """Elementwise sine (integer tensors in float32). Backward: g·cos(input)."""
-    return Sin.apply(_float_operand("sin", input))
+    return Sin.apply(*float_operands("sin", input))
 
 
 def cos(input: Tensor) -> Tensor:  # noqa: A002
     """Elementwise cosine (integer tensors in float32). Backward: -g·sin(input)."""
-    return Cos.apply(_float_operand("cos", input))
+    return Cos.apply(*float_operands("cos", input))
 
 
 def sign(input: Tensor) -> Tensor:  # noqa: A002
@@ -551,7 +609,7 @@ def floor(input: Tensor) -> Tensor:  # noqa: A002
 
 def rsqrt(input: Tensor) -> Tensor:  # noqa: A002
     """Elementwise 1/sqrt(input) (integer tensors in float32). Backward: -g·z³/2."""
-    return Rsqrt.apply(_float_operand("rsqrt", input))
+    return Rsqrt.apply(*float_operands("rsqrt", input))
 
 
 def square(input: Tensor) -> Tensor:  # noqa: A002

@@ -12,7 +12,7 @@ from ..backend import activations
 from ..backend.activations import ACTIVATIONS, Activation
 from ..device import array_module_of
 from ..tensor import Tensor
-from ._util import check_float, check_same_device, kernel_for
+from ._util import check_float, check_not_complex, check_same_device, int_pair, kernel_for
 
 __all__ = [
     "ACTIVATIONS",
@@ -31,21 +31,6 @@ def lookup_activation(op: str, act: str | Activation) -> Activation:
     ValueError "<op>: unknown activation ..." for an unknown name. Pass the entry on to the
     kernels, which then do not validate the name again."""
     return activations.lookup(op, act)
-
-
-def _pair(value: Any, op: str, name: str) -> tuple[int, int]:
-    """An int or a pair of ints as a pair; anything else a clear error naming the op."""
-    if isinstance(value, str):
-        raise TypeError(
-            f"{op}: {name} must be an int or a pair of ints, got the string {value!r} "
-            "(PyTorch's padding='same'/'valid' is not supported: give the padding in pixels)"
-        )
-    items = (value, value) if isinstance(value, int | np.integer) else tuple(value)
-    if len(items) != 2 or not all(
-        isinstance(v, int | np.integer) and not isinstance(v, bool) for v in items
-    ):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    return (int(items[0]), int(items[1]))
 
 
 def _check_inputs(op: str, *tensors: Tensor | None) -> list[Tensor]:
@@ -151,14 +136,6 @@ def _int_arg(value: Any, op: str, name: str, minimum: int) -> int:
     if int(value) < minimum:
         raise ValueError(f"{op}: {name} must be >= {minimum}, got {value}")
     return int(value)
-
-
-def _positive_pair(value: Any, op: str, name: str) -> tuple[int, int]:
-    """An int or a pair of ints, each >= 1 (dilation)."""
-    result = _pair(value, op, name)
-    if min(result) < 1:
-        raise ValueError(f"{op}: {name} must be >= 1, got {value!r}")
-    return result
 
 
 def _dilate_kernel(w: Any, dilation: tuple[int, int]) -> Any:
@@ -298,8 +275,8 @@ def conv2d(
     """
     op = "conv2d"
     _check_inputs(op, input, weight, bias)
-    stride, padding = _pair(stride, op, "stride"), _pair(padding, op, "padding")
-    dilation = _positive_pair(dilation, op, "dilation")
+    stride, padding = int_pair(stride, op, "stride"), int_pair(padding, op, "padding")
+    dilation = int_pair(dilation, op, "dilation", minimum=1)
     groups = _int_arg(groups, op, "groups", 1)
     if input.ndim != 4 or weight.ndim != 4:
         raise ValueError(
@@ -525,10 +502,10 @@ def conv_transpose2d(
     """
     op = "conv_transpose2d"
     _check_inputs(op, input, weight, bias)
-    stride = _pair(stride, op, "stride")
-    padding = _pair(padding, op, "padding")
-    output_padding = _pair(output_padding, op, "output_padding")
-    dilation = _positive_pair(dilation, op, "dilation")
+    stride = int_pair(stride, op, "stride")
+    padding = int_pair(padding, op, "padding")
+    output_padding = int_pair(output_padding, op, "output_padding")
+    dilation = int_pair(dilation, op, "dilation", minimum=1)
     groups = _int_arg(groups, op, "groups", 1)
     if input.ndim != 4 or weight.ndim != 4 or input.shape[1] != weight.shape[0]:
         raise ValueError(
@@ -709,8 +686,7 @@ def binary_cross_entropy_with_logits(
             f"got {reduction!r}"
         )
     if not isinstance(targets, Tensor):
-        if _is_complex(targets):
-            raise TypeError("binary_cross_entropy_with_logits: complex targets are not supported")
+        check_not_complex("binary_cross_entropy_with_logits", targets)
         targets = Tensor(targets, dtype=logits.dtype, device=logits.device)
     check_same_device("binary_cross_entropy_with_logits", logits, targets)
     if targets.shape != logits.shape:
@@ -722,8 +698,3 @@ def binary_cross_entropy_with_logits(
         return SigmoidBCE.apply(logits, targets.to(dtype=logits.dtype), reduction=reduction)
     t = targets.data if targets.dtype == logits.dtype else targets.data.astype(logits.dtype)
     return SigmoidBCE.apply(logits, targets=t, reduction=reduction)
-
-
-def _is_complex(value: Any) -> bool:
-    dtype = getattr(value, "dtype", None)
-    return isinstance(value, complex) or (dtype is not None and dtype.kind == "c")

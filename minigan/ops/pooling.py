@@ -14,7 +14,7 @@ import numpy as np
 from ..autograd import Context, Function
 from ..device import array_module_of
 from ..tensor import Tensor
-from ._util import float_operands
+from ._util import check_tensor, float_operands, int_pair
 from .shape import reshape
 
 __all__ = ["avg_pool2d", "max_pool2d", "upsample_nearest"]
@@ -84,27 +84,6 @@ class _Window:
         return array_module_of(padded).ascontiguousarray(padded[:, :, ph : ph + h, pw : pw + w])
 
 
-def _pair_arg(value: Any, op: str, name: str, minimum: int) -> tuple[int, int]:
-    """An int or a sequence of one or two ints (PyTorch accepts both), each >= minimum."""
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        items: tuple[Any, ...] = (value, value)
-    else:
-        try:
-            items = tuple(value)
-        except TypeError:
-            items = ()
-        if len(items) == 1:
-            items = items * 2
-    if len(items) != 2 or not all(
-        isinstance(v, int | np.integer) and not isinstance(v, bool) for v in items
-    ):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    pair = (int(items[0]), int(items[1]))
-    if min(pair) < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
-    return pair
-
-
 def _pooled_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
     """PyTorch's pooling_output_shape: floor (or ceil) of (size + 2p - d(k-1) - 1)/s, + 1;
     with ceil_mode the last window must start inside the image or its left padding."""
@@ -126,11 +105,11 @@ def _window(
     ceil_mode: bool,
 ) -> _Window:
     """Validate a pooling call on x (N, C, H, W) (PyTorch's checks) and lay out its windows."""
-    kernel = _pair_arg(kernel_size, op, "kernel_size", 1)
+    kernel = int_pair(kernel_size, op, "kernel_size", 1, single=True)
     no_stride = stride is None or (isinstance(stride, list | tuple) and len(stride) == 0)
-    strides = kernel if no_stride else _pair_arg(stride, op, "stride", 1)
-    pads = _pair_arg(padding, op, "padding", 0)
-    dilations = _pair_arg(dilation, op, "dilation", 1)
+    strides = kernel if no_stride else int_pair(stride, op, "stride", 1, single=True)
+    pads = int_pair(padding, op, "padding", 0, single=True)
+    dilations = int_pair(dilation, op, "dilation", 1, single=True)
     for d in range(2):
         half = ((kernel[d] - 1) * dilations[d] + 1) // 2
         if pads[d] > half:
@@ -154,8 +133,7 @@ def _window(
 
 def _as_batched(op: str, x: Any) -> tuple[Tensor, bool]:
     """(N, C, H, W) as is, (C, H, W) as a batch of one; anything else is an error."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
+    check_tensor(op, x)
     if x.ndim not in (3, 4):
         raise ValueError(f"{op}: expected input (N, C, H, W) or (C, H, W), got shape {x.shape}")
     if min(x.shape[-3:]) < 1:
@@ -226,16 +204,18 @@ class MaxPool2d(Function):
     window (the first maximum on ties, as PyTorch); an input that wins several
     overlapping windows receives the sum: dx[n, c, r, s] = Σ_{(i,j): winner = (r,s)} dy[n, c, i, j].
 
-    The forward's work (maxima and winners) is done once by `_max_pool2d_arrays`, before
-    apply, so that max_pool2d can also return the winners' indices; forward keeps them.
+    Forward computes the maxima and the winning offset of each window once
+    (`_max_pool2d_arrays`) and saves the winners; `winners`, a dict, receives them under
+    "winners" (max_pool2d's return_indices turns them into flat indices).
     """
 
     @staticmethod
-    def forward(
-        ctx: Context, x: Any, window: Any = None, pooled: Any = None, winners: Any = None
-    ) -> Any:
+    def forward(ctx: Context, x: Any, window: Any = None, winners: dict | None = None) -> Any:
+        pooled, won = _max_pool2d_arrays(x, window)
         ctx.window, ctx.dtype = window, x.dtype
-        ctx.save_for_backward(winners)
+        ctx.save_for_backward(won)
+        if winners is not None:
+            winners["winners"] = won
         return pooled
 
     @staticmethod
@@ -278,13 +258,13 @@ def max_pool2d(
     op = "max_pool2d"
     x, batched = _as_batched(op, input)
     win = _window(op, x, kernel_size, stride, padding, dilation, ceil_mode)
-    pooled, winners = _max_pool2d_arrays(x.data, win)
-    y = MaxPool2d.apply(x, window=win, pooled=pooled, winners=winners)
+    side: dict | None = {} if return_indices else None
+    y = MaxPool2d.apply(x, window=win, winners=side)
     if not batched:
         y = reshape(y, y.shape[1:])
-    if not return_indices:
+    if side is None:
         return y
-    indices = _flat_indices(winners, win)
+    indices = _flat_indices(side["winners"], win)
     if not batched:
         indices = indices[0]
     return y, Tensor._from_op(indices, requires_grad=False)
@@ -473,8 +453,7 @@ def upsample_nearest(
     Backward: each source pixel gets the sum of its copies' gradients.
     """
     op = "upsample_nearest (interpolate, mode='nearest')"
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+    check_tensor(op, input)
     if input.ndim not in (3, 4, 5):
         raise ValueError(
             f"{op}: expected input (N, C, L), (N, C, H, W) or (N, C, D, H, W), got shape "

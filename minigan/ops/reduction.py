@@ -1,6 +1,10 @@
-# Reductions over dims: sum, mean, max (PyTorch's dim/keepdim, NumPy's axis/keepdims as
-# aliases; the dim rule of _util.reduction_dims). Backward spreads the gradient back over
-# the reduced dims.
+# Reductions over dims: sum, mean, max/min (values, or values and indices along a dim),
+# amax/amin, argmax/argmin, var/std, prod, cumsum (a scan, not a reduction, kept here) and
+# logsumexp. PyTorch's dim/keepdim, NumPy's axis/keepdims as aliases (the dim rule of
+# _util.reduction_dims; dim=() means every dim). One rule for empty inputs
+# (_check_reduced_not_empty): reductions without an identity (max, min, amax, amin,
+# argmax, argmin) raise for a reduced dim of size 0 and work over the other dims. Backward
+# spreads the gradient back over the reduced dims.
 from __future__ import annotations
 
 import math
@@ -12,7 +16,7 @@ import numpy as np
 from ..autograd import Context, Function
 from ..device import array_module_of
 from ..tensor import Tensor
-from ._util import float_operands, normalize_dim, reduction_dims
+from ._util import check_not_complex, check_tensor, float_operands, normalize_dim, reduction_dims
 from .elementwise import maximum, minimum
 from .softmax import stable_shift
 
@@ -66,26 +70,49 @@ class Mean(Function):
 
 
 class Max(Function):
-    """z = max_axes a.  dz/da = 1 at the maximum (split evenly between ties), 0 elsewhere."""
+    """z = max_axes a.  dz/da = 1/k at each of the k elements equal to z (ties split the
+    gradient evenly), 0 elsewhere.
+
+    NaN (z is NaN where a reduced slice holds one), PyTorch's two rules:
+      - `nan_hits` (max()/min() with no dim, PyTorch's evenly_distribute_backward): the NaN
+        elements count as the hits, dz/da = 1/k at each of the k NaNs;
+      - otherwise (amax/amin, NumPy's axis= form): no element equals a NaN z, k = 0 and the
+        gradient of the slice is 0/0 = NaN, as PyTorch's amax.
+    """
 
     @staticmethod
     def forward(
-        ctx: Context, a: Any, axes: tuple[int, ...] | None = None, keepdims: bool = False
+        ctx: Context,
+        a: Any,
+        axes: tuple[int, ...] | None = None,
+        keepdims: bool = False,
+        nan_hits: bool = False,
     ) -> Any:
         z = a.max(axis=axes, keepdims=True)
-        ctx.save_for_backward(a, z)
-        ctx.axes, ctx.keepdims = axes, keepdims
-        if keepdims:
-            return z
-        return z.reshape(()) if axes is None else z.squeeze(axis=axes)
+        return _save_extreme(ctx, a, z, axes, keepdims, nan_hits)
 
     @staticmethod
     def backward(ctx: Context, g: Any) -> Any:
         a, z = ctx.saved
         g = _expand_back(g, a.shape, ctx.axes, ctx.keepdims)
         hit = a == z
+        if ctx.nan_hits and a.dtype.kind == "f":
+            xp = array_module_of(a)
+            hit = hit | (xp.isnan(a) & xp.isnan(z))
         count = hit.sum(axis=ctx.axes, keepdims=True).astype(g.dtype)  # int count would upcast g
-        return g * hit / count
+        with np.errstate(invalid="ignore", divide="ignore"):  # k = 0: NaN, as PyTorch's amax
+            return g * hit / count
+
+
+def _save_extreme(
+    ctx: Context, a: Any, z: Any, axes: tuple[int, ...] | None, keepdims: bool, nan_hits: bool
+) -> Any:
+    """Max/Min's forward after the reduction to z (kept dims): save, then shape the result."""
+    ctx.save_for_backward(a, z)
+    ctx.axes, ctx.keepdims, ctx.nan_hits = axes, keepdims, nan_hits
+    if keepdims:
+        return z
+    return z.reshape(()) if axes is None else z.squeeze(axis=axes)
 
 
 def _prod(values: Any) -> int:
@@ -109,16 +136,26 @@ class ExtremeAlongDim(Function):
 
     dz/da = 1 at i* and 0 elsewhere: the whole gradient goes to the selected element, ties
     included (PyTorch's rule for max/min with a dim; the full reduction splits ties).
+
+    `indices`, a dict, receives the int64 indices i* (shaped like z) under "indices": the
+    second result of max/min(dim), computed once here.
     """
 
     @staticmethod
     def forward(
-        ctx: Context, a: Any, dim: int = 0, keepdim: bool = False, largest: bool = True
+        ctx: Context,
+        a: Any,
+        dim: int = 0,
+        keepdim: bool = False,
+        largest: bool = True,
+        indices: dict | None = None,
     ) -> Any:
         xp = array_module_of(a)
         idx = xp.expand_dims(xp.argmax(a, axis=dim) if largest else xp.argmin(a, axis=dim), dim)
         ctx.shape, ctx.dim, ctx.keepdim, ctx.index = a.shape, dim, keepdim, idx
         z = xp.take_along_axis(a, idx, axis=dim)
+        if indices is not None:
+            indices["indices"] = (idx if keepdim else idx.squeeze(axis=dim)).astype(np.int64)
         return z if keepdim else z.squeeze(axis=dim)
 
     @staticmethod
@@ -136,8 +173,7 @@ def _prepare_reduction(
     name: str, a: Tensor, dim: Any, keepdim: Any, axis: Any, keepdims: Any
 ) -> tuple[Tensor, tuple[int, ...] | None, bool]:
     """The input and the (dims, keepdim) a reduction runs with, after the dim rule."""
-    if not isinstance(a, Tensor):
-        raise TypeError(f"{name}: expected a Tensor, got {type(a).__name__}")
+    check_tensor(name, a, None)
     axes, keep, _ = reduction_dims(name, a.ndim, dim, keepdim, axis, keepdims)
     if a.ndim == 0 or (axes is not None and len(axes) == a.ndim and not keep):
         axes = None  # every dim (a 0-d tensor's dim 0/-1 is "every dim")
@@ -183,7 +219,8 @@ def max(  # noqa: A001 - PyTorch's name
 ) -> Any:
     """The maximum, in PyTorch's three forms, plus NumPy's:
 
-    - ``max(a)``: the largest element (0-d); ties split the gradient evenly.
+    - ``max(a)``: the largest element (0-d); ties split the gradient evenly (a NaN is the
+      maximum, and NaNs share the gradient, as PyTorch).
     - ``max(a, dim, keepdim=False)`` with an int dim: ``(values, indices)`` (a named tuple,
       ``ValuesIndices``), as PyTorch; the gradient goes to the element at ``indices`` (the
       first maximum on ties). ``a.argmax(dim)`` is the same index.
@@ -214,20 +251,18 @@ def _extreme(
             f"use axis=, which returns the values only, got dim={dim!r}"
         )
     a, axes, keep = _prepare_reduction(name, a, dim, keepdim, axis, keepdims)
-    if a.size == 0:
-        raise ValueError(f"{name}: cannot reduce an empty tensor (shape {a.shape})")
     if dim is None:
-        return full.apply(a, axes=axes, keepdims=keep)
+        _check_reduced_not_empty(name, a, axes)
+        whole = axis is None  # max(a): PyTorch's max(), NaNs share the gradient
+        return full.apply(a, axes=axes, keepdims=keep, nan_hits=whole)
     d = normalize_dim(dim, a.ndim, name)
     if a.ndim == 0:
         index = Tensor(np.zeros((), dtype=np.int64), device=a.device)
         return ValuesIndices(Sum.apply(a, axes=None, keepdims=False), index)
-    values = ExtremeAlongDim.apply(a, dim=d, keepdim=keep, largest=largest)
-    xp = array_module_of(a.data)
-    raw = xp.argmax(a.data, axis=d) if largest else xp.argmin(a.data, axis=d)
-    if keep:
-        raw = xp.expand_dims(raw, d)
-    return ValuesIndices(values, Tensor._from_op(raw.astype(np.int64), requires_grad=False))
+    _check_reduced_not_empty(name, a, (d,))
+    side: dict = {}
+    values = ExtremeAlongDim.apply(a, dim=d, keepdim=keep, largest=largest, indices=side)
+    return ValuesIndices(values, Tensor._from_op(side["indices"], requires_grad=False))
 
 
 # ----- min, amax/amin, argmax/argmin, var/std, prod, cumsum, logsumexp ------------------
@@ -241,14 +276,14 @@ class Min(Max):
 
     @staticmethod
     def forward(
-        ctx: Context, a: Any, axes: tuple[int, ...] | None = None, keepdims: bool = False
+        ctx: Context,
+        a: Any,
+        axes: tuple[int, ...] | None = None,
+        keepdims: bool = False,
+        nan_hits: bool = False,
     ) -> Any:
         z = a.min(axis=axes, keepdims=True)
-        ctx.save_for_backward(a, z)
-        ctx.axes, ctx.keepdims = axes, keepdims
-        if keepdims:
-            return z
-        return z.reshape(()) if axes is None else z.squeeze(axis=axes)
+        return _save_extreme(ctx, a, z, axes, keepdims, nan_hits)
 
 
 def min(  # noqa: A001 - PyTorch's name
@@ -272,22 +307,36 @@ def min(  # noqa: A001 - PyTorch's name
     return _extreme("min", a, dim, keepdim, axis, keepdims, largest=False, full=Min)
 
 
+class EmptyReductionError(IndexError, ValueError):
+    """A reduction without an identity over a dim of size 0. An IndexError, as PyTorch's
+    "Expected reduction dim 0 to have non-zero size", and a ValueError, what max/min
+    raised before the rule was unified."""
+
+
 def _check_reduced_not_empty(name: str, a: Tensor, axes: tuple[int, ...] | None) -> None:
-    """PyTorch's rule for reductions without an identity (amax, argmax, ...): every reduced
-    dim must have at least one element."""
-    dims = range(a.ndim) if axes is None else axes
-    for d in dims:
+    """The one rule for reductions without an identity (max, min, amax, amin, argmax,
+    argmin), PyTorch's: every reduced dim must have at least one element (a tensor of shape
+    (0, 3) reduces over dim 1 to shape (0,), and raises over dim 0 or over every dim).
+    Raises EmptyReductionError naming the op, the dim and the shape."""
+    if axes is None:
+        if a.size == 0:
+            what = (
+                "take the index over all dims of an empty tensor"
+                if name.startswith("arg")
+                else "reduce an empty tensor over all dims"
+            )
+            raise EmptyReductionError(
+                f"{name}: cannot {what} (shape {a.shape}); give a dim whose size is not 0"
+            )
+        return
+    for d in axes:
         if a.shape[d] == 0:
-            raise IndexError(
+            raise EmptyReductionError(
                 f"{name}: expected reduction dim {d} to have non-zero size, got shape {a.shape}"
             )
-    if axes is None and a.size == 0:
-        raise IndexError(f"{name}: cannot reduce an empty tensor (shape {a.shape}) over all dims")
 
 
 def _amax_amin(name: str, fn: type[Function], a: Tensor, dim: Any, keepdim: bool) -> Tensor:
-    if isinstance(dim, tuple | list) and len(dim) == 0:
-        dim = None  # PyTorch's default dim=() means every dim
     a, axes, keep = _prepare_reduction(name, a, dim, keepdim, None, None)
     _check_reduced_not_empty(name, a, axes)
     return fn.apply(a, axes=axes, keepdims=keep)
@@ -309,18 +358,12 @@ def amin(a: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
 def _arg_extreme(name: str, a: Tensor, dim: Any, keepdim: bool, largest: bool) -> Tensor:
     """argmax/argmin: the int64 index of the first extreme element (ties -> first, NaN
     counts as the extreme, as PyTorch); dim=None indexes the flattened tensor."""
-    if not isinstance(a, Tensor):
-        raise TypeError(f"{name}: expected a Tensor, got {type(a).__name__}")
-    if a.dtype.kind == "c":
-        raise TypeError(f"{name}: complex tensors are not supported (got dtype {a.dtype})")
+    check_tensor(name, a, None)
+    check_not_complex(name, a)
     xp = array_module_of(a.data)
     pick = xp.argmax if largest else xp.argmin
     if dim is None:
-        if a.size == 0:
-            raise IndexError(
-                f"{name}: cannot take the index over all dims of an empty tensor "
-                f"(shape {a.shape}); give a dim"
-            )
+        _check_reduced_not_empty(name, a, None)
         shape = (1,) * a.ndim if keepdim else ()
         out = xp.asarray(pick(a.data.reshape(-1))).reshape(shape)
     else:
@@ -529,10 +572,8 @@ def prod(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Product over one `dim` (None = every element). Integer tensors give int64 (not
     differentiable). Backward: the product of the other elements, exact with zeros
     (``Prod``)."""
-    if not isinstance(a, Tensor):
-        raise TypeError(f"prod: expected a Tensor, got {type(a).__name__}")
-    if a.dtype.kind == "c":
-        raise TypeError(f"prod: complex tensors are not supported (got dtype {a.dtype})")
+    check_tensor("prod", a)
+    check_not_complex("prod", a)
     axes = None
     if dim is not None:
         d = normalize_dim(dim, a.ndim, "prod")
@@ -567,10 +608,8 @@ class CumSum(Function):
 def cumsum(a: Tensor, dim: int) -> Tensor:
     """Cumulative sum along `dim` (required, as PyTorch). Integer tensors give int64.
     Backward: the reversed cumulative sum of g (``CumSum``)."""
-    if not isinstance(a, Tensor):
-        raise TypeError(f"cumsum: expected a Tensor, got {type(a).__name__}")
-    if a.dtype.kind == "c":
-        raise TypeError(f"cumsum: complex tensors are not supported (got dtype {a.dtype})")
+    check_tensor("cumsum", a)
+    check_not_complex("cumsum", a)
     return CumSum.apply(a, dim=normalize_dim(dim, a.ndim, "cumsum"))
 
 

@@ -9,10 +9,20 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import Context, Function, is_grad_enabled
+from ..autograd import Context, Function, is_grad_enabled, no_grad
 from ..device import array_module_of, device_of, to_device
 from ..tensor import Tensor
-from ._util import check_same_device, normalize_axes, normalize_dim, unbroadcast
+from ._util import (
+    cast_operand,
+    check_same_device,
+    check_tensor,
+    dim_alias,
+    normalize_axes,
+    normalize_dim,
+    normalize_new_dim,
+    result_dtype,
+    unbroadcast,
+)
 
 
 class Reshape(Function):
@@ -116,7 +126,13 @@ class ToDevice(Function):
 
 def to_copy(a: Tensor, device: str, dtype: Any) -> Tensor:
     """a on `device` with `dtype`, differentiably (what Tensor.to runs when something
-    changes; PyTorch's internal `_to_copy`). Backward: the gradient copied back."""
+    changes; PyTorch's internal `_to_copy`). Backward: the gradient copied back.
+
+    To a non-float dtype (integer, bool) the result is a constant, as in PyTorch: no
+    graph and requires_grad=False (such a tensor cannot carry a gradient)."""
+    if np.dtype(dtype).kind != "f":
+        with no_grad():
+            return ToDevice.apply(a, device=device, dtype=dtype)
     return ToDevice.apply(a, device=device, dtype=dtype)
 
 
@@ -149,7 +165,11 @@ def _plain_index(index: Any, op: str = "getitem") -> Any:
 
 # ----- public functions -----------------------------------------------------------------
 def reshape(a: Tensor, *shape: Any) -> Tensor:
-    """Same elements in a new shape; one dimension may be -1 (inferred)."""
+    """Same elements in a new shape; one dimension may be -1 (inferred).
+
+    A view when the layout allows it; backward reshapes the gradient back to a.shape.
+    """
+    check_tensor("reshape", a)
     if len(shape) == 1 and isinstance(shape[0], tuple | list):
         shape = tuple(shape[0])
     shape = tuple(int(s) for s in shape)
@@ -216,24 +236,29 @@ def getitem(a: Tensor, index: Any) -> Tensor:
     return GetItem.apply(a, index=index)
 
 
-def _dim_or_axis(op: str, dim: Any, axis: Any) -> tuple[Any, str]:
-    """PyTorch's `dim`, or its NumPy-style alias `axis` (not both)."""
-    if axis is None:
-        return dim, "dim"
-    if dim is not None:
-        raise TypeError(f"{op}: give dim or its alias axis, not both")
-    return axis, "axis"
+def _joined_operands(op: str, tensors: Any) -> list[Tensor]:
+    """cat/stack's inputs: a non-empty sequence of Tensors on one device, cast to their
+    common dtype by PyTorch's promotion rule (`result_dtype`: cat of int64 and float32 is
+    float32; a cast of a tensor that requires grad is differentiable, `cast_operand`)."""
+    if isinstance(tensors, Tensor):
+        raise TypeError(f"{op}: expected a list or tuple of Tensors, got a single Tensor")
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{op}: needs at least one tensor")
+    for i, t in enumerate(tensors):
+        check_tensor(op, t, f"tensors[{i}]")
+    check_same_device(op, *tensors)
+    dtype = result_dtype(op, *tensors)
+    return [cast_operand(t, dtype, t, op) for t in tensors]
 
 
 def concat(
     tensors: list[Tensor] | tuple[Tensor, ...], dim: int | None = None, *, axis: int | None = None
 ) -> Tensor:
-    """Join tensors along an existing dim (default 0; `axis` is a NumPy-style alias)."""
-    dim, name = _dim_or_axis("concat", dim, axis)
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError("concat: needs at least one tensor")
-    check_same_device("concat", *tensors)
+    """Join tensors along an existing dim (default 0; `axis` is a NumPy-style alias).
+    Mixed dtypes are promoted to one (PyTorch's rule, `result_dtype`)."""
+    dim, name = dim_alias("concat", dim, axis)
+    tensors = _joined_operands("concat", tensors)
     ndim = tensors[0].ndim
     if ndim == 0:
         raise ValueError("concat: zero-dimensional tensors cannot be concatenated")
@@ -253,15 +278,12 @@ def stack(
     tensors: list[Tensor] | tuple[Tensor, ...], dim: int | None = None, *, axis: int | None = None
 ) -> Tensor:
     """Stack equally-shaped tensors along a new dim (default 0; valid -(ndim+1)..ndim;
-    `axis` is a NumPy-style alias)."""
-    dim, name = _dim_or_axis("stack", dim, axis)
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError("stack: needs at least one tensor")
-    check_same_device("stack", *tensors)
+    `axis` is a NumPy-style alias). Mixed dtypes are promoted to one (`result_dtype`)."""
+    dim, name = dim_alias("stack", dim, axis)
+    tensors = _joined_operands("stack", tensors)
     if len({t.shape for t in tensors}) != 1:
         raise ValueError(f"stack: all shapes must match, got {[t.shape for t in tensors]}")
-    axis = normalize_dim(0 if dim is None else dim, tensors[0].ndim + 1, "stack", name)
+    axis = normalize_new_dim(0 if dim is None else dim, tensors[0].ndim, "stack", name)
     return Stack.apply(*tensors, axis=axis)
 
 
@@ -604,7 +626,7 @@ def unsqueeze(input: Tensor, dim: int) -> Tensor:
 
     A reshape: the backward reshapes the gradient back.
     """
-    d = normalize_dim(dim, input.ndim + 1, "unsqueeze")
+    d = normalize_new_dim(dim, check_tensor("unsqueeze", input).ndim, "unsqueeze")
     shape = input.shape[:d] + (1,) + input.shape[d:]
     return Reshape.apply(input, shape=shape)
 
@@ -831,7 +853,12 @@ def setitem(t: Tensor, index: Any, value: Any) -> None:
     `value` is a tensor, an array or a number, broadcast to t[index]'s shape and cast to
     t's dtype. Every write bumps t's version: a backward through an op that used t
     before the write raises (autograd.Node.check_versions) instead of computing with
-    overwritten values or sending its gradient through the write.
+    overwritten values or sending its gradient through the write. A write into t's own
+    array bumps the counter t shares with every tensor aliasing that array (detach(),
+    reshape, basic slices, split pieces), so their consumers raise too; a write that gives
+    t a new array gives t a fresh counter, one past the old value (the aliases' buffer
+    was not written). This is stricter than PyTorch in a few cases, listed in
+    docs/tensor-rules.md ("In-place writes").
     """
     if not isinstance(t, Tensor):
         raise TypeError(f"setitem: expected a Tensor to write into, got {type(t).__name__}")
@@ -868,19 +895,20 @@ def setitem(t: Tensor, index: Any, value: Any) -> None:
             if t.is_leaf:
                 _check_writable(t)
                 t.data[index] = value.data
+                t._bump_version()  # the buffer was written: every alias's consumers see it
             else:
                 data = t.data.copy()
                 data[index] = value.data
                 t.data = data
-            t._version += 1
+                t._rewired_version()  # a new array: the aliases (old buffer) are intact
             return
         old = Tensor._from_op(t.data, requires_grad=t.requires_grad)
-        old._node = t._node
+        old._node, old._version_counter = t._node, t._version_counter
         new = SetItem.apply(old, value, index=index)
-        t._version += 1
     except ValueError as exc:
         raise ValueError(
             f"setitem: cannot write a value of shape {value.shape} to t[index] of a tensor "
             f"of shape {t.shape} ({exc})"
         ) from None
     t.data, t._node, t.requires_grad = new.data, new._node, True
+    t._rewired_version()

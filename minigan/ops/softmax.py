@@ -1,5 +1,6 @@
 # The softmax family along one dim: softmax and log_softmax (each one Function with a
-# fused backward), the stable max shift they share with logsumexp (ops/reduction.py), and
+# fused backward, shifted by the max along the dim), the max shift of logsumexp
+# (ops/reduction.py, `stable_shift`), and
 # NLLPick, the per-element negative log-likelihood that nn.functional.nll_loss and
 # cross_entropy reduce.
 from __future__ import annotations
@@ -11,27 +12,39 @@ import numpy as np
 from ..autograd import Context, Function
 from ..device import array_module_of
 from ..tensor import Tensor
-from ._util import float_operands, normalize_dim
+from ._util import check_tensor, float_operands, normalize_dim
+
+
+def _max_kept(a: Any, axes: tuple[int, ...]) -> Any:
+    """The max of `a` over `axes` with the reduced dims kept (size 1); 0 where a reduced
+    dim is empty (there is no max, and nothing to shift)."""
+    xp = array_module_of(a)
+    if any(a.shape[i] == 0 for i in axes):
+        return xp.zeros(tuple(1 if i in axes else n for i, n in enumerate(a.shape)), a.dtype)
+    return a.max(axis=axes, keepdims=True)
 
 
 def stable_shift(a: Any, axes: tuple[int, ...]) -> Any:
-    """m = max of `a` over `axes` (keepdims), with 0 where that max is not finite.
+    """logsumexp's shift: m = max of `a` over `axes` (keepdims), with 0 where that max is
+    not finite (PyTorch's logsumexp does the same).
 
     Subtracting m before exp keeps every exponent <= 0 (no overflow) and cancels exactly
-    in softmax, log_softmax and logsumexp. Where the max is ±inf or nan (a row of -inf, a
-    +inf, a nan), or a reduced dim is empty, the shift is 0 so the math below gives the
-    IEEE answer (log Σ e^-inf = -inf, an inf stays inf) instead of inf - inf = nan.
+    in log Σ e^a = m + log Σ e^(a - m). Where the max is ±inf or nan (a row of -inf, a
+    +inf, a nan), or a reduced dim is empty, the shift is 0 so the result is the IEEE
+    answer (log Σ e^-inf = -inf, an inf stays inf) instead of inf - inf = nan.
+    softmax and log_softmax shift by the plain max (`_max_kept`) instead, as PyTorch:
+    there a +inf gives NaN for the whole row (inf - inf), softmax([inf, 0]) = [nan, nan].
     """
     xp = array_module_of(a)
-    kept = tuple(1 if i in axes else n for i, n in enumerate(a.shape))
-    if any(a.shape[i] == 0 for i in axes):
-        return xp.zeros(kept, dtype=a.dtype)
-    m = a.max(axis=axes, keepdims=True)
+    m = _max_kept(a, axes)
     return xp.where(xp.isfinite(m), m, xp.zeros((), dtype=a.dtype))
 
 
 class Softmax(Function):
     """y_i = e^{x_i - m} / Σ_j e^{x_j - m} along `dim` (m = max_j x_j, which cancels).
+
+    Non-finite rows as PyTorch: a +inf, a NaN or a row of -inf gives NaN for the whole row
+    (x - m is inf - inf or NaN somewhere in the row, and so is the sum).
 
     Backward (the Jacobian dy_i/dx_k = y_i (δ_ik - y_k), applied to g without forming it):
         dx_k = Σ_i g_i y_i (δ_ik - y_k) = y_k (g_k - Σ_i g_i y_i).
@@ -42,8 +55,8 @@ class Softmax(Function):
     def forward(ctx: Context, x: Any, dim: int = -1) -> Any:
         xp = array_module_of(x)
         x1 = x.reshape(1) if x.ndim == 0 else x  # a 0-d tensor is one row of one element
-        e = xp.exp(x1 - stable_shift(x1, (dim,)))
-        with np.errstate(invalid="ignore"):  # 0/0 = nan for a row of -inf, as PyTorch
+        with np.errstate(invalid="ignore"):  # inf - inf, 0/0: nan, as PyTorch
+            e = xp.exp(x1 - _max_kept(x1, (dim,)))
             y = e / e.sum(axis=dim, keepdims=True)
         ctx.save_for_backward(y)
         ctx.dim, ctx.shape = dim, x.shape
@@ -59,6 +72,7 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     """z_i = x_i - m - log Σ_j e^{x_j - m} along `dim` (m = max_j x_j; stable for any x).
+    A +inf, a NaN or a row of -inf gives NaN for the whole row, as PyTorch.
 
     Backward (dz_i/dx_k = δ_ik - softmax_k, softmax = e^z):
         dx_k = Σ_i g_i (δ_ik - e^{z_k}) = g_k - e^{z_k} Σ_i g_i.
@@ -69,8 +83,8 @@ class LogSoftmax(Function):
     def forward(ctx: Context, x: Any, dim: int = -1) -> Any:
         xp = array_module_of(x)
         x1 = x.reshape(1) if x.ndim == 0 else x
-        shifted = x1 - stable_shift(x1, (dim,))
-        with np.errstate(divide="ignore", invalid="ignore"):  # a row of -inf gives nan
+        with np.errstate(divide="ignore", invalid="ignore"):  # inf - inf: nan, as PyTorch
+            shifted = x1 - _max_kept(x1, (dim,))
             z = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
         ctx.save_for_backward(z)
         ctx.dim, ctx.shape = dim, x.shape
@@ -85,8 +99,7 @@ class LogSoftmax(Function):
 
 
 def _softmax_input(op: str, input: Tensor, dim: Any, dtype: Any) -> tuple[Tensor, int]:
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{op}: expected a Tensor, got {type(input).__name__}")
+    check_tensor(op, input, None)
     if dim is None:
         raise TypeError(
             f"{op}: dim is required (PyTorch's implicit choice of dim is deprecated); "

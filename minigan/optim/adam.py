@@ -52,14 +52,18 @@ class Adam(Optimizer):
             raise ValueError(f"Adam: invalid weight_decay {self.weight_decay} (must be >= 0)")
 
     def step(self) -> None:
-        """One Adam update of every parameter that has a gradient (in place on p.data); a
-        step with no gradient at all warns once (see Optimizer)."""
+        """One Adam update of every parameter that has a gradient (in place on p.data, by
+        the fused kernel; each updated p's version is bumped, so a backward through a
+        graph built before the step raises, as in PyTorch); a step with no gradient at all
+        warns once (see Optimizer)."""
         if not self._any_gradient():
             return
         groups: dict[tuple[str, Any, int], list[list[Any]]] = {}
+        updated: list[Parameter] = []
         for p, state in zip(self.params, self.state, strict=True):
             if p.grad is None:
                 continue
+            updated.append(p)
             if not state:
                 xp = array_module_of(p.data)
                 state["step"] = 0
@@ -75,3 +79,5 @@ class Adam(Optimizer):
         for (device, dtype, step), (ps, gs, ms, vs) in groups.items():
             kernel = backend.kernel("adam_step", device, dtype)
             kernel(ps, gs, ms, vs, step, self.lr, beta1, beta2, self.eps, self.weight_decay)
+        for p in updated:
+            p._bump_version()  # written in place: graphs that used p before now raise

@@ -43,8 +43,9 @@ class SGD(Optimizer):
             raise ValueError("SGD: nesterov=True needs momentum > 0")
 
     def step(self) -> None:
-        """One update of every parameter that has a gradient (in place on p.data); a step
-        with no gradient at all warns once (see Optimizer)."""
+        """One update of every parameter that has a gradient (in place on p.data, which
+        bumps p's version: a backward through a graph built before the step raises, as in
+        PyTorch); a step with no gradient at all warns once (see Optimizer)."""
         if not self._any_gradient():
             return
         for p, state in zip(self.params, self.state, strict=True):
@@ -63,3 +64,4 @@ class SGD(Optimizer):
                     buf += d
                 d = d + self.momentum * buf if self.nesterov else buf
             p.data -= self.lr * d
+            p._bump_version()  # an in-place write: graphs that used p before it now raise
