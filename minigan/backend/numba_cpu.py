@@ -133,18 +133,21 @@ def forced_build(build: str) -> Iterator[None]:
 
 if numba is not None:
     cpu_threads.use_sleeping_numba_workers()  # before any kernel starts numba's threads
-    _jit = njit(cache=True, nogil=True)
+    # error_model="numpy": a float division by zero gives inf / nan as in NumPy, instead of
+    # numba's default check that raises ZeroDivisionError, which keeps LLVM from
+    # vectorising any loop with a division (the serial Adam pass: 282 -> 38 us per 100k
+    # elements; parallel builds use NumPy's model already).
+    _jit = njit(cache=True, nogil=True, error_model="numpy")
 
     def _pjit(fn: Any) -> _Twin:
         """A parallel kernel and its serial twin."""
-        return _Twin(njit(cache=True, nogil=True, parallel=True)(fn))
+        return _Twin(njit(cache=True, nogil=True, parallel=True, error_model="numpy")(fn))
 
     def _pjit_sum(fn: Any) -> _Twin:
         """_pjit for reductions, which may be reordered (so they vectorise); NaN and
         infinity keep their meaning."""
-        return _Twin(
-            njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "contract"})(fn)
-        )
+        options = {"fastmath": {"reassoc", "contract"}, "error_model": "numpy"}
+        return _Twin(njit(cache=True, nogil=True, parallel=True, **options)(fn))
 
 else:  # pragma: no cover - only without numba; the functions are then never dispatched to
 
