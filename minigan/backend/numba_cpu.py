@@ -220,11 +220,14 @@ def _act_grad(dy, y, code, slope):
 
 @_pjit
 def _act_flat(x, y, code, slope):
-    """y[i] = act(x[i]) for relu (code 1) / leaky_relu (code 2) over flat arrays."""
+    """y[i] = act(x[i]) for relu (code 1) / leaky_relu (code 2) over flat arrays. relu is
+    written `0 if v <= 0 else v` with a zero of the array's dtype: NaN passes through (as
+    np.maximum(v, 0)) and the loop vectorises without a float64 round trip."""
     if code == 1:
+        zero = x.dtype.type(0)
         for i in prange(x.size):
             v = x[i]
-            y[i] = v if (v > 0 or v != v) else 0.0
+            y[i] = zero if v <= zero else v
     else:
         for i in prange(x.size):
             v = x[i]
@@ -244,8 +247,9 @@ def _act_grad_flat(dy, y, dx, code, slope):
     """dx[i] = dy[i] * act'(y[i]) over flat arrays, one loop per activation (each
     vectorises; the switch is outside the loops)."""
     if code == 1:
+        zero = dy.dtype.type(0)
         for i in prange(dy.size):
-            dx[i] = dy[i] if y[i] > 0 else 0.0
+            dx[i] = dy[i] if y[i] > zero else zero
     elif code == 2:
         for i in prange(dy.size):
             dx[i] = dy[i] if y[i] > 0 else dy[i] * slope
